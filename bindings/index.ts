@@ -1,0 +1,8 @@
+/**
+ * The runtime-neutral public API. Runtime entry files (node.ts, browser.ts, deno/mod.ts)
+ * re-export all of this and add their device types and the engine loader.
+ */
+export { FsError, isFsError, ERRNO } from "./fs/errors.ts";
+export type { ErrorCode } from "./fs/errors.ts";
+export type { BlockDevice } from "./devices/types.ts";
+export { setEngineSource } from "./wasm.ts";
