@@ -6,3 +6,5 @@ export { FsError, isFsError, ERRNO } from "./fs/errors.ts";
 export type { ErrorCode } from "./fs/errors.ts";
 export type { BlockDevice } from "./devices/types.ts";
 export { setEngineSource } from "./wasm.ts";
+export { MemoryDevice } from "./devices/memory.ts";
+export { FaultyDevice } from "./devices/faulty.ts";

@@ -8,3 +8,4 @@ import { setEngineSource } from "./wasm.ts";
 setEngineSource(() => readFile(new URL("../build/engine.wasm", import.meta.url)));
 
 export * from "./index.ts";
+export { FileDevice } from "./devices/node-file.ts";

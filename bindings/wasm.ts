@@ -143,7 +143,7 @@ export class Engine {
       return fn();
     } catch (e) {
       if (e instanceof EngineAbort || e instanceof WebAssembly.RuntimeError) {
-        this.failure = e instanceof EngineAbort ? e.message : `trap: ${e.message}`;
+        this.failure = e instanceof EngineAbort ? e.message : `trap: ${(e as Error).message}`;
         throw new FsError("EIO", `engine internal error: ${this.failure}`, { cause: e });
       }
       throw e;
