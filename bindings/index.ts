@@ -8,3 +8,5 @@ export type { BlockDevice } from "./devices/types.ts";
 export { setEngineSource } from "./wasm.ts";
 export { MemoryDevice } from "./devices/memory.ts";
 export { FaultyDevice } from "./devices/faulty.ts";
+export { mkfs, defaultJournalBlocks } from "./mkfs.ts";
+export type { MkfsOptions, MkfsResult } from "./mkfs.ts";

@@ -10,6 +10,7 @@ import { parseArgs } from "node:util";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const { values: opts } = parseArgs({ options: { "wasm-only": { type: "boolean" }, quiet: { type: "boolean" } } });
+const log = (...a) => { if (!opts.quiet) console.log(...a); };
 const asc = join(root, "node_modules", "assemblyscript", "bin", "asc.js");
 const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: ["ignore", "inherit", "inherit"] });
 
