@@ -4,12 +4,13 @@
  * sparseness, exports, OS errors, reordering, injected failures and crashes.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mkdtemp, readFile, rm, stat, writeFile, mkdir } from "node:fs/promises";
+import fc from "fast-check";
+import { mkdtemp, readFile, rm, stat, writeFile, mkdir, open as openFile } from "node:fs/promises";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MemoryDevice, MEMORY_CHUNK } from "../../bindings/devices/memory.ts";
-import { FileDevice } from "../../bindings/devices/node-file.ts";
+import { FileDevice, ZeroRanges, ZERO_RANGE_CAP } from "../../bindings/devices/node-file.ts";
 import { FaultyDevice } from "../../bindings/devices/faulty.ts";
 import type { BlockDevice } from "../../bindings/devices/types.ts";
 import { FsError, type ErrorCode } from "../../bindings/fs/errors.ts";
@@ -430,5 +431,279 @@ describe("FileDevice", () => {
     expect(dev.isBlockDevice).toBe(true);
     expect(dev.size).toBe(blockDev!.size);
     await dev.close();
+  });
+});
+
+/** True when every byte of `b` is zero (compared against a fresh zero buffer, not the device's check). */
+function allZero(b: Uint8Array): boolean {
+  return Buffer.from(b.buffer, b.byteOffset, b.length).equals(new Uint8Array(b.length));
+}
+
+/** Every range `dev` claims to be zero is zero in `model` (the safety property of the set). */
+function claimsOnlyZeros(ranges: Array<[number, number]>, model: Uint8Array): boolean {
+  return ranges.every(([s, e]) => allZero(model.subarray(s, e)));
+}
+
+describe("ZeroRanges", () => {
+  /** Sorted, non-empty, separated by at least one byte, within the cap. */
+  function wellFormed(z: ZeroRanges): void {
+    const r = z.ranges();
+    expect(r.length).toBeLessThanOrEqual(z.cap);
+    for (let i = 0; i < r.length; i++) {
+      expect(r[i]![0]).toBeLessThan(r[i]![1]);
+      if (i > 0) expect(r[i - 1]![1]).toBeLessThan(r[i]![0]);
+    }
+  }
+
+  it("matches a byte model under random adds and removes, and forgets only when capped", async () => {
+    const L = 200;
+    const range = fc.tuple(fc.integer({ min: 0, max: L }), fc.integer({ min: 0, max: L })).map(([a, b]) => [Math.min(a, b), Math.max(a, b)] as const);
+    const op = fc.record({ add: fc.boolean(), r: range, q: range });
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(2, 3, 7, 1000), fc.array(op, { maxLength: 80 }), async (cap, ops) => {
+        const z = new ZeroRanges(cap);
+        const truth = new Uint8Array(L); // 1 = really zero (added and not removed since)
+        for (const { add, r: [a, b], q: [qa, qb] } of ops) {
+          if (add) {
+            z.add(a, b);
+            truth.fill(1, a, b);
+          } else {
+            z.remove(a, b);
+            truth.fill(0, a, b);
+          }
+          wellFormed(z);
+          const claimed = new Uint8Array(L);
+          for (const [s, e] of z.ranges()) claimed.fill(1, s, e);
+          // Never claims what is not zero; with a cap it can't reach (at most L/2 ranges
+          // fit in L bytes), it forgets nothing.
+          for (let i = 0; i < L; i++) if (claimed[i]) expect(truth[i]).toBe(1);
+          if (cap >= L) expect([...claimed]).toEqual([...truth]);
+          // gaps() is exactly the unclaimed bytes of the query, as maximal runs.
+          const want: Array<[number, number]> = [];
+          for (let i = qa; i < qb; i++) {
+            if (claimed[i]) continue;
+            const last = want[want.length - 1];
+            if (last && last[1] === i) last[1] = i + 1;
+            else want.push([i, i + 1]);
+          }
+          expect(z.gaps(qa, qb)).toEqual(want);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("drops the smallest ranges when over the cap", () => {
+    const z = new ZeroRanges(8);
+    z.add(0, 1000);
+    // Splits into [0,10) [11,20) ... [191,200) [201,1000): 21 pieces, far over 8.
+    for (let p = 10; p <= 200; p += 10) z.remove(p, p + 1);
+    wellFormed(z);
+    expect(z.count).toBeGreaterThan(0);
+    // The big tail is the largest piece and must survive every shrink.
+    expect(z.ranges()).toContainEqual([201, 1000]);
+    expect(z.gaps(201, 1000)).toEqual([]);
+  });
+});
+
+describe("FileDevice zeroout over known zeros", () => {
+  it("skips a freshly created or extended region without reading it", async () => {
+    const path = join(dir, "fresh.img");
+    const dev = await FileDevice.open(path, { size: GiB, create: true });
+    expect(dev.knownZeroRanges()).toEqual([[0, GiB]]);
+    await dev.zeroout(0, GiB);
+    expect(dev.zerooutWork).toEqual({ bytesSkipped: GiB, bytesChecked: 0, bytesRewritten: 0 });
+    // Independent of the counters: bytes put there behind the device's back survive, so
+    // the range was neither read nor written (the device assumes exclusive access).
+    const other = await openFile(path, "r+");
+    await other.write(new Uint8Array([1, 2, 3]), 0, 3, 300 * MiB);
+    await other.close();
+    await dev.zeroout(299 * MiB, 2 * MiB);
+    const peek = new Uint8Array(3);
+    await dev.read(300 * MiB, peek);
+    expect([...peek]).toEqual([1, 2, 3]);
+    // A write makes its range unknown again: only that range is checked and rewritten.
+    dev.resetStats();
+    await dev.write(100 * MiB + 7, new Uint8Array(4096).fill(0xee));
+    await dev.zeroout(0, GiB);
+    expect(dev.zerooutWork).toEqual({ bytesSkipped: GiB - 4096, bytesChecked: 4096, bytesRewritten: 4096 });
+    const back = new Uint8Array(8192);
+    await dev.read(100 * MiB, back);
+    expect(allZero(back)).toBe(true);
+    // discard is a no-op and must not teach the device anything.
+    await dev.write(5, new Uint8Array([9]));
+    await dev.discard(0, MiB);
+    expect(dev.knownZeroRanges()).toEqual([[0, 5], [6, GiB]]);
+    await dev.close();
+
+    // Extending an existing file: only the appended tail is known.
+    const ext = join(dir, "extend.img");
+    await writeFile(ext, new Uint8Array(MiB + 3).fill(0x11));
+    const grown = await FileDevice.open(ext, { size: 2 * GiB });
+    expect(grown.knownZeroRanges()).toEqual([[MiB + 3, 2 * GiB]]);
+    await grown.zeroout(0, 2 * GiB);
+    expect(grown.zerooutWork).toEqual({ bytesSkipped: 2 * GiB - MiB - 3, bytesChecked: MiB + 3, bytesRewritten: MiB + 3 });
+    const head = new Uint8Array(MiB + 4096);
+    await grown.read(0, head);
+    expect(allZero(head)).toBe(true);
+    await grown.close();
+    // Shrinking appends nothing.
+    const shrunk = await FileDevice.open(ext, { size: MiB });
+    expect(shrunk.knownZeroRanges()).toEqual([]);
+    await shrunk.close();
+  });
+
+  it("a reopened file has no known zeros and still zeroes correctly", async () => {
+    const path = join(dir, "reopen.img");
+    const size = 20 * MiB + 12345;
+    const model = new Uint8Array(size);
+    const first = await FileDevice.open(path, { size, create: true });
+    const rnd = lcg(77);
+    for (let i = 0; i < 30; i++) {
+      const len = 1 + Math.floor(rnd() * 200000);
+      const off = Math.floor(rnd() * (size - len));
+      const data = new Uint8Array(len).map(() => 1 + ((rnd() * 255) | 0));
+      await first.write(off, data);
+      model.set(data, off);
+    }
+    await first.close();
+    const dev = await FileDevice.open(path);
+    expect(dev.knownZeroRanges()).toEqual([]);
+    // Crosses several 8 MiB check pieces, so several are in flight at once.
+    const from = 333;
+    const len = size - 2 * from;
+    await dev.zeroout(from, len);
+    model.fill(0, from, from + len);
+    expect(dev.zerooutWork.bytesSkipped).toBe(0);
+    expect(dev.zerooutWork.bytesChecked).toBe(len);
+    expect(dev.knownZeroRanges()).toEqual([[from, from + len]]);
+    await dev.close();
+    expect((await readFile(path)).equals(Buffer.from(model))).toBe(true);
+    // The file stayed sparse where it was never written: rewriting whole pieces would
+    // have allocated the full 20 MiB.
+    expect((await stat(path)).blocks * 512).toBeLessThan(size);
+  });
+
+  it("matches a model under random writes and zeroouts, some issued concurrently", async () => {
+    // Just over one 8 MiB check piece, so a zeroout may have two in flight.
+    const size = 10 * MiB + 4097;
+    const range = (max: number) =>
+      fc.tuple(fc.integer({ min: 0, max: size }), fc.integer({ min: 0, max: max })).map(([o, l]) => {
+        const off = Math.min(o, size - 1);
+        return [off, Math.min(l, size - off)] as const;
+      });
+    const op = fc.oneof(
+      { weight: 4, arbitrary: fc.record({ k: fc.constant("write" as const), r: range(300000), seed: fc.integer() }) },
+      { weight: 3, arbitrary: fc.record({ k: fc.constant("zeroout" as const), r: range(size) }) },
+      // A write and a zeroout (or two zeroouts) in flight together on disjoint ranges.
+      { weight: 2, arbitrary: fc.record({ k: fc.constant("both" as const), w: range(300000), z: range(size), seed: fc.integer(), twoZero: fc.boolean() }) },
+    );
+    let n = 0;
+    const initial = new Uint8Array(size).map((_, i) => (i * 131 + (i >>> 12)) & 255);
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom("create", "extend", "reopen"), fc.array(op, { maxLength: 14 }), async (how, ops) => {
+        const path = join(dir, `model-${n++}.img`);
+        const model = new Uint8Array(size);
+        const fill = (data: Uint8Array, seed: number) => {
+          const r = lcg(seed);
+          for (let i = 0; i < data.length; i++) data[i] = (r() * 256) | 0;
+          return data;
+        };
+        // Start with all known, part known, or nothing known.
+        if (how !== "create") {
+          const data = initial.subarray(0, how === "extend" ? 5 * MiB + 1 : size);
+          await writeFile(path, data);
+          model.set(data);
+        }
+        const dev = await FileDevice.open(path, how === "create" ? { size, create: true } : how === "extend" ? { size } : {});
+        try {
+          for (const o of ops) {
+            if (o.k === "write") {
+              const data = fill(new Uint8Array(o.r[1]), o.seed);
+              await dev.write(o.r[0], data);
+              model.set(data, o.r[0]);
+            } else if (o.k === "zeroout") {
+              await dev.zeroout(o.r[0], o.r[1]);
+              model.fill(0, o.r[0], o.r[0] + o.r[1]);
+            } else {
+              const [wo, wl] = o.w;
+              // Clip the zeroout to lie wholly before or after the write.
+              let [zo, zl] = o.z;
+              if (zo < wo + wl && wo < zo + zl) {
+                if (zo < wo) zl = wo - zo;
+                else {
+                  zo = wo + wl;
+                  zl = Math.min(zl, size - zo);
+                }
+              }
+              const data = fill(new Uint8Array(wl), o.seed);
+              const other = o.twoZero ? dev.zeroout(wo, wl) : dev.write(wo, data);
+              await Promise.all([dev.zeroout(zo, zl), other]);
+              if (o.twoZero) model.fill(0, wo, wo + wl);
+              else model.set(data, wo);
+              model.fill(0, zo, zo + zl);
+            }
+            expect(claimsOnlyZeros(dev.knownZeroRanges(), model)).toBe(true);
+          }
+        } finally {
+          await dev.close();
+        }
+        expect((await readFile(path)).equals(Buffer.from(model))).toBe(true);
+        await rm(path);
+      }),
+      { numRuns: 30 },
+    );
+  }, 60000);
+
+  it("does not claim a range a write overlapped in time", async () => {
+    const path = join(dir, "overlap.img");
+    const size = 16 * MiB;
+    await writeFile(path, new Uint8Array(size).fill(0x5a));
+    const data = new Uint8Array(4096).fill(7);
+    const written = (r: Array<[number, number]>) => r.some(([s, e]) => s < 5 * MiB + 4096 && 5 * MiB < e);
+    for (const writeFirst of [false, true]) {
+      const dev = await FileDevice.open(path);
+      // Which lands last is unknown, so neither order may leave the write's range known.
+      const both = writeFirst
+        ? [dev.write(5 * MiB, data), dev.zeroout(0, size)]
+        : [dev.zeroout(0, size), dev.write(5 * MiB, data)];
+      await Promise.all(both);
+      expect(written(dev.knownZeroRanges())).toBe(false);
+      expect(dev.knownZeroRanges()).toEqual([[0, 5 * MiB], [5 * MiB + 4096, size]]);
+      // A later zeroout therefore checks it and the whole device reads as zeros.
+      await dev.zeroout(0, size);
+      await dev.close();
+      expect(allZero(await readFile(path))).toBe(true);
+      await writeFile(path, new Uint8Array(size).fill(0x5a));
+    }
+  });
+
+  it("keeps its set within the cap and still zeroes everything", async () => {
+    const path = join(dir, "capped.img");
+    const size = 64 * MiB;
+    const dev = await FileDevice.open(path, { size, create: true });
+    const count = ZERO_RANGE_CAP + 1000;
+    const step = Math.floor(size / count);
+    const offsets: number[] = [];
+    for (let i = 0; i < count; i++) offsets.push(i * step + ((i * 7919) % (step - 3)));
+    // Issue them in shuffled batches, many in flight at once.
+    const rnd = lcg(5);
+    const order = offsets.map((o) => [rnd(), o] as const).sort((a, b) => a[0] - b[0]).map(([, o]) => o);
+    for (let i = 0; i < order.length; i += 200) {
+      await Promise.all(order.slice(i, i + 200).map((o) => dev.write(o, new Uint8Array([1, 2, 3]))));
+    }
+    const known = dev.knownZeroRanges();
+    expect(known.length).toBeLessThanOrEqual(ZERO_RANGE_CAP);
+    expect(known.length).toBeGreaterThan(0);
+    for (const o of offsets) expect(known.some(([s, e]) => s < o + 3 && o < e)).toBe(false);
+    await dev.zeroout(0, size);
+    const work = dev.zerooutWork;
+    // Some knowledge was dropped (so checked), some kept (so skipped).
+    expect(work.bytesChecked).toBeGreaterThan(0);
+    expect(work.bytesSkipped).toBeGreaterThan(0);
+    expect(work.bytesChecked + work.bytesSkipped).toBe(size);
+    expect(dev.knownZeroRanges()).toEqual([[0, size]]);
+    await dev.close();
+    expect(allZero(await readFile(path))).toBe(true);
   });
 });
