@@ -4,6 +4,7 @@ export * from "./mem";
 export * from "./crc32c";
 export * from "./crc16";
 export * from "./bitmap";
+export * from "./cache";
 export * from "./ondisk/index";
 export * from "./csum";
 export * from "./geometry";
