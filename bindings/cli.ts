@@ -9,6 +9,10 @@ import { UsageError } from "./cli/args.ts";
 
 const COMMANDS: Record<string, () => Promise<{ run(argv: string[]): Promise<void> }>> = {
   mkfs: () => import("./cli/mkfs.ts"),
+  ls: () => import("./cli/ls.ts"),
+  cat: () => import("./cli/cat.ts"),
+  info: () => import("./cli/info.ts"),
+  cp: () => import("./cli/cp.ts"),
 };
 
 const HELP = `usage: ext4-wasm <command> [options]
@@ -16,6 +20,10 @@ const HELP = `usage: ext4-wasm <command> [options]
 commands:
   mkfs IMAGE [SIZE]   format IMAGE (a file, created sparse if needed) as ext4
                       SIZE: bytes or with a K/M/G/T suffix (binary), e.g. 64G
+  info IMAGE          features, sizes, free counts, per-group flags
+  ls [-l] IMAGE:PATH  list a directory in an image
+  cat IMAGE:PATH      write a file from an image to standard output
+  cp -r IMAGE:PATH DEST   extract from an image, preserving modes and times
 
 run 'ext4-wasm <command> --help' for a command's options`;
 

@@ -10,3 +10,8 @@ export { MemoryDevice } from "./devices/memory.ts";
 export { FaultyDevice } from "./devices/faulty.ts";
 export { mkfs, defaultJournalBlocks } from "./mkfs.ts";
 export type { MkfsOptions, MkfsResult } from "./mkfs.ts";
+export { mount, Volume } from "./fs/volume.ts";
+export type { MountOptions, StatFs } from "./fs/volume.ts";
+export { Stats, Dirent } from "./fs/stats.ts";
+export { FileHandle } from "./fs/file.ts";
+export type { VolumeInfo, GroupSummary } from "./fs/info.ts";

@@ -9,3 +9,5 @@ setEngineSource(() => readFile(new URL("../build/engine.wasm", import.meta.url))
 
 export * from "./index.ts";
 export { FileDevice } from "./devices/node-file.ts";
+export { copyOut } from "./node-copyout.ts";
+export type { CopyOutOptions } from "./node-copyout.ts";

@@ -1,0 +1,175 @@
+/**
+ * Directories, read side: looking a name up and listing entries.
+ *
+ * Blocks come from the block cache; the engine checks and walks each block in one call
+ * (assembly/dir.ts), and for indexed directories hashes the name and picks the leaf
+ * (assembly/htree_hash.ts, htree.ts), so a lookup in a 50,000-entry directory reads the
+ * root, at most two index nodes and one or two leaves instead of every block.
+ *
+ * Corruption policy: a bad block makes the operation that needs it fail with
+ * EFSCORRUPTED — but a lookup that finds its name in another, valid block still succeeds,
+ * and a damaged index falls back to scanning the leaves (they are ordinary directory
+ * blocks). "Not found" is only answered when every block was readable.
+ *
+ * Refused: lookups in encrypted directories (names on disk are ciphertext) and in
+ * casefolded ones (matching needs Unicode folding), with EOPNOTSUPP; casefolded
+ * directories can still be listed.
+ */
+import { FsError } from "./errors.ts";
+import type { Inode } from "./inode.ts";
+import type { Volume } from "./volume.ts";
+import { htreeFind } from "./htree.ts";
+
+export interface DirEntry {
+  name: string;
+  ino: number;
+  type: number;
+}
+
+const decoder = new TextDecoder();
+const OUT_CAP = 16 << 10;
+
+export class Directories {
+  private readonly vol: Volume;
+  private readonly name: number;
+  private readonly out: number;
+  private readonly hasTail: boolean;
+  private readonly hasFileType: boolean;
+  private readonly c: (n: string) => number;
+
+  constructor(vol: Volume) {
+    this.vol = vol;
+    this.name = vol.engine.alloc(256);
+    this.out = vol.engine.alloc(OUT_CAP);
+    this.hasTail = vol.sb.has("metadata_csum");
+    this.hasFileType = vol.sb.has("filetype");
+    const memo = new Map<string, number>();
+    this.c = (n) => {
+      let v = memo.get(n);
+      if (v === undefined) memo.set(n, (v = vol.engine.constant(n)));
+      return v;
+    };
+    vol.engine.x.dirSetInodeLimit(vol.sb.inodesCount);
+  }
+
+  private corrupt(dir: Inode, why: string, syscall = "lookup"): FsError {
+    return new FsError("EFSCORRUPTED", `directory inode ${dir.ino}: ${why}`, { syscall });
+  }
+
+  private flag(inode: Inode, name: string): boolean {
+    return (inode.flags & (this.c(name) >>> 0)) !== 0;
+  }
+
+  /** Blocks of a directory, checked for a sane size. */
+  private blockCount(dir: Inode): number {
+    const bs = this.vol.blockSize;
+    const n = Math.ceil(dir.size / bs);
+    if (n > 2 ** 32) throw this.corrupt(dir, `impossible size ${dir.size}`);
+    return n;
+  }
+
+  /**
+   * Load directory block lblk (pinned) and verify its checksum tail if it has one.
+   * Returns undefined for a hole.
+   */
+  private async loadBlock(dir: Inode, lblk: number, syscall: string): Promise<{ ptr: number; slot: number; blk: number } | undefined> {
+    const m = await this.vol.mapper.map(dir, lblk, 1);
+    if (m.phys < 0 || m.unwritten) return undefined;
+    const ref = await this.vol.cache.get(m.phys);
+    const x = this.vol.engine.x;
+    if (this.hasTail && x.dirBlockHasTail(ref.ptr) && !x.dirBlockCsumVerify(ref.ptr, dir.ino, dir.generation)) {
+      this.vol.cache.release(ref);
+      throw this.corrupt(dir, `block ${lblk} checksum mismatch`, syscall);
+    }
+    return ref;
+  }
+
+  /** The inode number `name` (bytes) refers to in dir, or 0 when there is none. */
+  async lookup(dir: Inode, name: Uint8Array): Promise<number> {
+    if (this.flag(dir, "INODE_FL_ENCRYPT")) throw new FsError("EOPNOTSUPP", "encrypted directories are not supported", { syscall: "lookup" });
+    if (this.flag(dir, "INODE_FL_CASEFOLD")) throw new FsError("EOPNOTSUPP", "lookups in casefolded directories are not supported", { syscall: "lookup" });
+    if (this.vol.inodeHasInlineData(dir)) throw new FsError("EOPNOTSUPP", "inline-data directories are not supported", { syscall: "lookup" });
+    if (name.length === 0 || name.length > 255) return 0;
+    this.vol.engine.u8.set(name, this.name);
+    if (this.flag(dir, "INODE_FL_INDEX") && this.vol.sb.has("dir_index")) {
+      const hit = await this.htreeLookup(dir, name).catch((e) => {
+        // A damaged index: the leaves may still be fine, scan them.
+        if (e instanceof FsError && e.code === "EFSCORRUPTED") return undefined;
+        throw e;
+      });
+      if (hit !== undefined) return hit;
+    }
+    return this.linearLookup(dir, name.length);
+  }
+
+  private async linearLookup(dir: Inode, nameLen: number): Promise<number> {
+    const x = this.vol.engine.x;
+    const bs = this.vol.blockSize;
+    const blocks = this.blockCount(dir);
+    let firstError: FsError | undefined;
+    for (let lblk = 0; lblk < blocks; lblk++) {
+      let ref;
+      try {
+        ref = await this.loadBlock(dir, lblk, "lookup");
+      } catch (e) {
+        if (!(e instanceof FsError) || e.code !== "EFSCORRUPTED") throw e;
+        firstError ??= e;
+        continue;
+      }
+      if (!ref) continue;
+      try {
+        const off = x.dirLookup(ref.ptr, bs, this.name, nameLen, this.hasTail ? 1 : 0) as number;
+        if (off >= 0) return x.dirEntryInode(ref.ptr, bs, off) >>> 0;
+        if (off < -1) firstError ??= this.corrupt(dir, `block ${lblk} is malformed (${off})`);
+      } finally {
+        this.vol.cache.release(ref);
+      }
+    }
+    if (firstError) throw firstError;
+    return 0;
+  }
+
+  /** Indexed lookup; undefined when the index cannot be used, so the caller scans linearly. */
+  private async htreeLookup(dir: Inode, name: Uint8Array): Promise<number | undefined> {
+    return htreeFind(this.vol, dir, name.length, this.name, (lblk, sys) => this.loadBlock(dir, lblk, sys), this.hasTail);
+  }
+
+  /** Every live entry except '.' and '..', in on-disk order. */
+  async list(dir: Inode): Promise<DirEntry[]> {
+    if (this.flag(dir, "INODE_FL_ENCRYPT")) throw new FsError("EOPNOTSUPP", "encrypted directories are not supported", { syscall: "scandir" });
+    if (this.vol.inodeHasInlineData(dir)) throw new FsError("EOPNOTSUPP", "inline-data directories are not supported", { syscall: "scandir" });
+    const x = this.vol.engine.x;
+    const bs = this.vol.blockSize;
+    const blocks = this.blockCount(dir);
+    const out: DirEntry[] = [];
+    const u8 = () => this.vol.engine.u8;
+    for (let lblk = 0; lblk < blocks; lblk++) {
+      const ref = await this.loadBlock(dir, lblk, "scandir");
+      if (!ref) continue;
+      try {
+        let off = 0;
+        while (off < bs) {
+          const n = x.dirIterate(ref.ptr, bs, off, this.out, OUT_CAP, this.hasTail ? 1 : 0, this.hasFileType ? 1 : 0) as number;
+          if (n < 0) throw this.corrupt(dir, `block ${lblk} is malformed (${n})`, "scandir");
+          const mem = u8();
+          let p = this.out;
+          for (let i = 0; i < n; i++) {
+            const ino = (mem[p]! | (mem[p + 1]! << 8) | (mem[p + 2]! << 16) | (mem[p + 3]! << 24)) >>> 0;
+            const type = mem[p + 4]!;
+            const len = mem[p + 5]!;
+            const nameBytes = mem.subarray(p + 6, p + 6 + len);
+            p += 6 + len;
+            if ((len === 1 && nameBytes[0] === 0x2e) || (len === 2 && nameBytes[0] === 0x2e && nameBytes[1] === 0x2e)) continue;
+            out.push({ name: decoder.decode(nameBytes), ino, type });
+          }
+          const next = x.dirIterateNextOffset() >>> 0;
+          if (next <= off) throw this.corrupt(dir, `block ${lblk} iteration did not advance`, "scandir");
+          off = next;
+        }
+      } finally {
+        this.vol.cache.release(ref);
+      }
+    }
+    return out;
+  }
+}

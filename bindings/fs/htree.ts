@@ -1,0 +1,117 @@
+/**
+ * Indexed (htree) directory lookup: the walk that assembly/htree.ts describes, with the
+ * block loads. Blocks are loaded and released one at a time; the path keeps only
+ * (logical block, entries offset, index) per level, so nothing stays pinned across the
+ * walk's awaits.
+ *
+ * Returns the inode number, 0 for "not there", or undefined when the index cannot be
+ * used at all (unknown or unsupported hash, malformed root): the caller then scans the
+ * leaves linearly. A malformed node below the root throws EFSCORRUPTED, which the caller
+ * also answers with a linear scan. The walk visits each leaf at most once, so a corrupt
+ * index cannot make it loop.
+ */
+import { FsError } from "./errors.ts";
+import type { Inode } from "./inode.ts";
+import type { Volume } from "./volume.ts";
+
+type Ref = { ptr: number; slot: number; blk: number };
+type Load = (lblk: number, syscall: string) => Promise<Ref | undefined>;
+
+interface Level {
+  lblk: number;
+  off: number;
+  i: number;
+}
+
+let seedPtr = 0;
+let seedEngine: unknown;
+
+export async function htreeFind(vol: Volume, dir: Inode, nameLen: number, namePtr: number, load: Load, hasCsum: boolean): Promise<number | undefined> {
+  const x = vol.engine.x;
+  const bs = vol.blockSize;
+  const c = (n: string) => vol.engine.constant(n);
+  const nblocks = Math.ceil(dir.size / bs);
+  const corrupt = (why: string) => new FsError("EFSCORRUPTED", `directory inode ${dir.ino}: htree ${why}`, { syscall: "lookup" });
+
+  const withBlock = async <T>(lblk: number, fn: (ptr: number) => T): Promise<T> => {
+    if (!(lblk >= 0 && lblk < nblocks)) throw corrupt(`points at block ${lblk} outside the directory`);
+    const ref = await load(lblk, "lookup");
+    if (!ref) throw corrupt(`points at a hole (block ${lblk})`);
+    try {
+      return fn(ref.ptr);
+    } finally {
+      vol.cache.release(ref);
+    }
+  };
+  const checkCsum = (ptr: number, lblk: number) => {
+    if (!hasCsum) return;
+    const off = x.dxCountOffset(ptr) as number;
+    if (off < 0 || !x.dxNodeCsumVerify(ptr, dir.ino, dir.generation, off)) throw corrupt(`index block ${lblk} checksum mismatch`);
+  };
+
+  if (seedEngine !== vol.engine) {
+    seedPtr = vol.engine.alloc(16);
+    seedEngine = vol.engine;
+  }
+  vol.engine.u8.set(vol.sb.hashSeed, seedPtr);
+
+  // Root: levels, hash version, first choice.
+  const root = await withBlock(0, (ptr) => {
+    const levels = x.dxRootCheck(ptr, bs, hasCsum ? 1 : 0, x.dxMaxLevels(vol.sb.incompat)) as number;
+    if (levels < 0) return undefined;
+    checkCsum(ptr, 0);
+    const version = x.dxEffectiveHashVersion(x.dxHashVersion(ptr), vol.sb.flags) >>> 0;
+    if (!x.dxHashSupported(version)) return undefined;
+    const hash = x.dxHash(namePtr, nameLen, version, seedPtr) >>> 0;
+    const i = x.dxFind(ptr, bs, c("DXR_ENTRIES"), hash) as number;
+    if (i < 0) throw corrupt(`root is malformed (${i})`);
+    return { levels, hash, i };
+  });
+  if (!root) return undefined;
+  const { levels, hash } = root;
+  const path: Level[] = [{ lblk: 0, off: c("DXR_ENTRIES"), i: root.i }];
+  const DXN = c("DXN_ENTRIES");
+
+  // Fill path[from+1 ..] by descending from path[from]; first: take entry 0 (after a move
+  // to the right) instead of searching.
+  const descend = async (from: number, first: boolean) => {
+    for (let k = from; k < levels; k++) {
+      const parent = path[k]!;
+      const child = await withBlock(parent.lblk, (ptr) => x.dxEntryBlock(ptr, bs, parent.off, parent.i) >>> 0);
+      const i = await withBlock(child, (ptr) => {
+        if ((x.dxNodeCheck(ptr, bs, hasCsum ? 1 : 0) as number) < 0) throw corrupt(`node ${child} is malformed`);
+        checkCsum(ptr, child);
+        return first ? 0 : (x.dxFind(ptr, bs, DXN, hash) as number);
+      });
+      if (i < 0) throw corrupt(`node ${child} is malformed (${i})`);
+      path[k + 1] = { lblk: child, off: DXN, i };
+    }
+  };
+  await descend(0, false);
+
+  const visited = new Set<number>();
+  for (;;) {
+    const deepest = path[levels]!;
+    const leaf = await withBlock(deepest.lblk, (ptr) => x.dxEntryBlock(ptr, bs, deepest.off, deepest.i) >>> 0);
+    if (visited.has(leaf)) throw corrupt(`revisits leaf ${leaf}`);
+    visited.add(leaf);
+    const ino = await withBlock(leaf, (ptr) => {
+      const off = x.dirLookup(ptr, bs, namePtr, nameLen, hasCsum ? 1 : 0) as number;
+      if (off < -1) throw corrupt(`leaf ${leaf} is malformed (${off})`);
+      return off >= 0 ? x.dirEntryInode(ptr, bs, off) >>> 0 : 0;
+    });
+    if (ino) return ino;
+    // A miss: the name may continue in the next leaf when hashes collide.
+    let k = levels;
+    let next = c("DX_NEXT_UP");
+    for (; k >= 0; k--) {
+      const lv = path[k]!;
+      next = await withBlock(lv.lblk, (ptr) => x.dxContinues(ptr, bs, lv.off, lv.i, hash) as number);
+      if (next !== c("DX_NEXT_UP")) break;
+    }
+    if (k < 0 || next === c("DX_NEXT_STOP")) return 0;
+    if (next !== c("DX_NEXT_FOLLOW")) throw corrupt(`bad entry order (${next})`);
+    path[k]!.i++;
+    await descend(k, true);
+  }
+}

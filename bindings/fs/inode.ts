@@ -1,0 +1,147 @@
+/**
+ * Inodes: reading one from its group's inode table through the block cache, decoding it
+ * in the engine (one call), and a bounded cache of decoded inodes.
+ *
+ * Contract: `InodeTable.get(ino)` returns a validated Inode or throws FsError
+ * EFSCORRUPTED naming the inode — for numbers outside the volume, inodes in a group whose
+ * descriptor is unusable, inodes in the never-used tail of a group (a directory entry
+ * pointing there is corruption), bad extra-field sizes and checksum mismatches.
+ * Callers hold no lock; the cache is plain JS state mutated between awaits.
+ */
+import type { Engine } from "../wasm.ts";
+import type { BlockCache } from "../cache.ts";
+import { FsError } from "./errors.ts";
+import { FILE_TYPE } from "./stats.ts";
+
+export interface InodeGeometry {
+  inodesCount: number;
+  inodesPerGroup: number;
+  inodeSize: number;
+  blockSize: number;
+  hugeFile: boolean;
+  groupCsum: boolean;
+}
+
+export class Inode {
+  readonly ino: number;
+  readonly raw: Uint8Array;
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly size: number;
+  readonly nlink: number;
+  readonly flags: number;
+  readonly blocks512: number;
+  readonly atime: [number, number];
+  readonly mtime: [number, number];
+  readonly ctime: [number, number];
+  readonly crtime: [number, number] | null;
+  readonly generation: number;
+  readonly dtime: number;
+  readonly fileAcl: number;
+  readonly rdevMajor: number;
+  readonly rdevMinor: number;
+
+  constructor(ino: number, raw: Uint8Array, r: Float64Array, slot: (name: string) => number) {
+    const v = (n: string): number => r[slot(n)]!;
+    this.ino = ino;
+    this.raw = raw;
+    this.mode = v("INO_MODE");
+    this.uid = v("INO_UID");
+    this.gid = v("INO_GID");
+    this.size = v("INO_SIZE");
+    this.nlink = v("INO_NLINK");
+    this.flags = v("INO_FLAGS") >>> 0;
+    this.blocks512 = v("INO_BLOCKS512");
+    this.atime = [v("INO_ATIME"), v("INO_ATIME_NS")];
+    this.mtime = [v("INO_MTIME"), v("INO_MTIME_NS")];
+    this.ctime = [v("INO_CTIME"), v("INO_CTIME_NS")];
+    this.crtime = Number.isNaN(v("INO_CRTIME")) ? null : [v("INO_CRTIME"), v("INO_CRTIME_NS")];
+    this.generation = v("INO_GENERATION") >>> 0;
+    this.dtime = v("INO_DTIME");
+    this.fileAcl = v("INO_FILE_ACL");
+    this.rdevMajor = v("INO_RDEV_MAJOR");
+    this.rdevMinor = v("INO_RDEV_MINOR");
+  }
+
+  get type(): number { return this.mode & FILE_TYPE.S_IFMT; }
+  get isDir(): boolean { return this.type === FILE_TYPE.S_IFDIR; }
+  get isReg(): boolean { return this.type === FILE_TYPE.S_IFREG; }
+  get isSymlink(): boolean { return this.type === FILE_TYPE.S_IFLNK; }
+  /** The 60-byte block map (extent root or indirect pointers, or inline bytes). */
+  get iblock(): Uint8Array { return this.raw.subarray(0x28, 0x28 + 60); }
+}
+
+const SLOT_NAMES = [
+  "INO_MODE", "INO_UID", "INO_GID", "INO_SIZE", "INO_NLINK", "INO_FLAGS", "INO_BLOCKS512", "INO_ATIME",
+  "INO_ATIME_NS", "INO_MTIME", "INO_MTIME_NS", "INO_CTIME", "INO_CTIME_NS", "INO_CRTIME", "INO_CRTIME_NS",
+  "INO_GENERATION", "INO_DTIME", "INO_FILE_ACL", "INO_RDEV_MAJOR", "INO_RDEV_MINOR",
+];
+
+export class InodeTable {
+  private readonly engine: Engine;
+  private readonly cache: BlockCache;
+  private readonly geo: InodeGeometry;
+  private readonly isUsable: (group: number) => boolean;
+  private readonly record: number;
+  private readonly slots = new Map<string, number>();
+  private readonly reasons: Record<number, string>;
+  private readonly lru = new Map<number, Inode>();
+  private readonly capacity: number;
+
+  constructor(engine: Engine, cache: BlockCache, geo: InodeGeometry, isUsable: (group: number) => boolean, capacity = 8192) {
+    this.engine = engine;
+    this.cache = cache;
+    this.geo = geo;
+    this.isUsable = isUsable;
+    this.capacity = capacity;
+    this.record = engine.alloc(8 * engine.constant("INO_RECORD_SLOTS"));
+    for (const n of SLOT_NAMES) this.slots.set(n, engine.constant(n));
+    this.reasons = {
+      [engine.constant("INOE_EXTRA_ISIZE")]: "bad extra inode size",
+      [engine.constant("INOE_CHECKSUM")]: "inode checksum mismatch",
+    };
+  }
+
+  /** The inode `ino`, validated (see the file header for what throws). */
+  async get(ino: number): Promise<Inode> {
+    const hit = this.lru.get(ino);
+    if (hit) {
+      this.lru.delete(ino);
+      this.lru.set(ino, hit);
+      return hit;
+    }
+    const g = this.geo;
+    const bad = (why: string) => new FsError("EFSCORRUPTED", `inode ${ino}: ${why}`, { syscall: "iget" });
+    if (!Number.isInteger(ino) || ino < 1 || ino > g.inodesCount) throw bad(`number outside 1..${g.inodesCount}`);
+    const group = Math.floor((ino - 1) / g.inodesPerGroup);
+    const index = (ino - 1) % g.inodesPerGroup;
+    if (!this.isUsable(group)) throw bad(`its group ${group} has an unusable descriptor`);
+    const x = this.engine.x;
+    if (index >= (x.groupInodesInUse(group, g.groupCsum ? 1 : 0) as number)) {
+      throw bad(`lies in the never-used part of group ${group}`);
+    }
+    const byteInTable = index * g.inodeSize;
+    const blk = (x.groupInodeTableF(group) as number) + Math.floor(byteInTable / g.blockSize);
+    const ref = await this.cache.get(blk);
+    let inode: Inode;
+    try {
+      const p = ref.ptr + (byteInTable % g.blockSize);
+      const rc = this.engine.call(() => x.inodeDecode(p, ino, this.record, g.hugeFile ? 1 : 0)) as number;
+      if (rc < 0) throw bad(this.reasons[-rc] ?? `undecodable (reason ${-rc})`);
+      const raw = this.engine.u8.slice(p, p + g.inodeSize);
+      const rec = new Float64Array(this.engine.x.memory.buffer, this.record, this.engine.constant("INO_RECORD_SLOTS"));
+      inode = new Inode(ino, raw, rec, (n) => this.slots.get(n)!);
+    } finally {
+      this.cache.release(ref);
+    }
+    this.lru.set(ino, inode);
+    if (this.lru.size > this.capacity) this.lru.delete(this.lru.keys().next().value!);
+    return inode;
+  }
+
+  /** Forget a cached inode (after it changes on disk). */
+  forget(ino: number): void {
+    this.lru.delete(ino);
+  }
+}

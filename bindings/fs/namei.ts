@@ -1,0 +1,108 @@
+/**
+ * Path resolution: walking components from the root, following symbolic links.
+ *
+ * Rules (Linux's): a path is resolved from the volume root whether or not it starts with
+ * '/'; empty components and '.' are skipped; '..' follows the directory's own '..' entry
+ * (the root's is itself); a component longer than 255 bytes is ENAMETOOLONG; a
+ * non-directory in the middle is ENOTDIR; a trailing '/' demands a directory. Symlinks in
+ * the middle are always followed, the last one only when asked (stat vs lstat); absolute
+ * targets restart at the root, relative ones at the link's directory; more than 40 links
+ * in one resolution is ELOOP. Link targets are bytes: anything over 4095 bytes, or with a
+ * NUL, is corruption.
+ */
+import { FsError } from "./errors.ts";
+import type { Inode } from "./inode.ts";
+import type { Volume } from "./volume.ts";
+import { readInodeData } from "./file.ts";
+
+const MAX_SYMLINK_HOPS = 40;
+const NAME_MAX = 255;
+const PATH_MAX = 4096;
+const ROOT_INO = 2;
+const utf8 = new TextEncoder();
+
+export class Namei {
+  private readonly vol: Volume;
+
+  constructor(vol: Volume) {
+    this.vol = vol;
+  }
+
+  /** The inode a path names; followLast: also follow a symlink in the last component. */
+  async resolve(path: string, followLast: boolean, syscall = "lstat"): Promise<Inode> {
+    return (await this.walk(path, followLast, syscall)).inode;
+  }
+
+  /** The canonical absolute path (every symlink resolved, no '.' or '..'). */
+  async realpath(path: string): Promise<string> {
+    const names = (await this.walk(path, true, "realpath")).names;
+    return "/" + names.join("/");
+  }
+
+  /** A symlink's target bytes. */
+  async linkTarget(inode: Inode): Promise<Uint8Array> {
+    const size = inode.size;
+    if (size === 0 || size >= PATH_MAX) {
+      throw new FsError("EFSCORRUPTED", `symlink inode ${inode.ino} has a bad target length ${size}`, { syscall: "readlink" });
+    }
+    // A short target lives in the inode's block map itself ("fast" symlink).
+    const target = size < 60 && !this.vol.inodeHasInlineData(inode)
+      ? inode.iblock.slice(0, size)
+      : await readInodeData(this.vol, inode, 0, size);
+    if (target.length !== size || target.includes(0)) {
+      throw new FsError("EFSCORRUPTED", `symlink inode ${inode.ino} has a malformed target`, { syscall: "readlink" });
+    }
+    return target;
+  }
+
+  private async walk(path: string, followLast: boolean, syscall: string): Promise<{ inode: Inode; names: string[] }> {
+    if (path.length === 0) throw new FsError("ENOENT", "no such file or directory", { syscall, path });
+    if (path.includes("\0")) throw new FsError("EINVAL", "path contains a NUL byte", { syscall, path });
+    if (utf8.encode(path).length >= PATH_MAX) throw new FsError("ENAMETOOLONG", "path too long", { syscall, path });
+    const vol = this.vol;
+    let cur = await vol.inodes.get(ROOT_INO);
+    // The chain of directories from the root to `cur`, for '..' in realpath.
+    const names: string[] = [];
+    const pending = path.split("/").reverse();
+    let hops = 0;
+    let wantDir = path.endsWith("/");
+    while (pending.length) {
+      const name = pending.pop()!;
+      if (name === "" || name === ".") continue;
+      if (!cur.isDir) throw new FsError("ENOTDIR", "not a directory", { syscall, path });
+      if (name === "..") {
+        if (cur.ino !== ROOT_INO) {
+          const parent = await vol.dirs.lookup(cur, utf8.encode(".."));
+          if (!parent) throw new FsError("EFSCORRUPTED", `directory inode ${cur.ino} has no '..' entry`, { syscall, path });
+          cur = await vol.inodes.get(parent);
+          names.pop();
+        }
+        continue;
+      }
+      const bytes = utf8.encode(name);
+      if (bytes.length > NAME_MAX) throw new FsError("ENAMETOOLONG", `name '${name.slice(0, 32)}…' is longer than 255 bytes`, { syscall, path });
+      const ino = await vol.dirs.lookup(cur, bytes);
+      if (!ino) throw new FsError("ENOENT", "no such file or directory", { syscall, path });
+      const child = await vol.inodes.get(ino);
+      if (child.nlink === 0 && !child.isDir) {
+        throw new FsError("EFSCORRUPTED", `entry '${name}' points to deleted inode ${ino}`, { syscall, path });
+      }
+      const last = pending.every((c) => c === "" || c === ".");
+      if (child.isSymlink && (!last || followLast || wantDir)) {
+        if (++hops > MAX_SYMLINK_HOPS) throw new FsError("ELOOP", "too many levels of symbolic links", { syscall, path });
+        const target = new TextDecoder().decode(await this.linkTarget(child));
+        if (target.startsWith("/")) {
+          cur = await vol.inodes.get(ROOT_INO);
+          names.length = 0;
+        }
+        if (target.endsWith("/") && last) wantDir = true;
+        for (const part of target.split("/").reverse()) pending.push(part);
+        continue;
+      }
+      cur = child;
+      names.push(name);
+    }
+    if (wantDir && !cur.isDir) throw new FsError("ENOTDIR", "not a directory", { syscall, path });
+    return { inode: cur, names };
+  }
+}
