@@ -18,3 +18,4 @@ export * from "./indirect";
 export * from "./htree_hash";
 export * from "./dir";
 export * from "./htree";
+export * from "./inode_write";

@@ -12,6 +12,24 @@ import type { Engine } from "../wasm.ts";
 import type { BlockCache } from "../cache.ts";
 import { FsError } from "./errors.ts";
 import { FILE_TYPE } from "./stats.ts";
+import type { Handle } from "../journal/handle.ts";
+
+/** The fields an update may change (everything inodeEncode writes). */
+export interface InodeFields {
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  nlink: number;
+  flags: number;
+  blocks512: number;
+  atime: [number, number];
+  mtime: [number, number];
+  ctime: [number, number];
+  crtime: [number, number] | null;
+  generation: number;
+  dtime: number;
+}
 
 export interface InodeGeometry {
   inodesCount: number;
@@ -62,6 +80,15 @@ export class Inode {
     this.fileAcl = v("INO_FILE_ACL");
     this.rdevMajor = v("INO_RDEV_MAJOR");
     this.rdevMinor = v("INO_RDEV_MINOR");
+  }
+
+  /** A plain copy of the writable fields, for InodeTable.write. */
+  fields(): InodeFields {
+    return {
+      mode: this.mode, uid: this.uid, gid: this.gid, size: this.size, nlink: this.nlink, flags: this.flags,
+      blocks512: this.blocks512, atime: [...this.atime], mtime: [...this.mtime], ctime: [...this.ctime],
+      crtime: this.crtime ? [...this.crtime] : null, generation: this.generation, dtime: this.dtime,
+    };
   }
 
   get type(): number { return this.mode & FILE_TYPE.S_IFMT; }
@@ -137,6 +164,65 @@ export class InodeTable {
     }
     this.lru.set(ino, inode);
     if (this.lru.size > this.capacity) this.lru.delete(this.lru.keys().next().value!);
+    return inode;
+  }
+
+  /** Where inode `ino` lives: its inode-table block and byte offset in it. */
+  private locate(ino: number): { blk: number; off: number } {
+    const g = this.geo;
+    if (!Number.isInteger(ino) || ino < 1 || ino > g.inodesCount) {
+      throw new FsError("EFSCORRUPTED", `inode ${ino}: number outside 1..${g.inodesCount}`, { syscall: "iget" });
+    }
+    const group = Math.floor((ino - 1) / g.inodesPerGroup);
+    const byteInTable = ((ino - 1) % g.inodesPerGroup) * g.inodeSize;
+    const blk = (this.engine.x.groupInodeTableF(group) as number) + Math.floor(byteInTable / g.blockSize);
+    return { blk, off: byteInTable % g.blockSize };
+  }
+
+  /**
+   * Write inode `ino` through handle h: the given fields, and the 60-byte block map when
+   * `iblock` is passed. `fresh`: a newly allocated inode — its slot is re-initialised
+   * first (with an empty extent root when `extents`). Returns the inode as now on disk.
+   */
+  async write(h: Handle, ino: number, f: InodeFields, opts: { iblock?: Uint8Array; fresh?: boolean; extents?: boolean } = {}): Promise<Inode> {
+    const { blk, off } = this.locate(ino);
+    const x = this.engine.x;
+    const ref = await h.getWriteAccess(blk);
+    const p = ref.ptr + off;
+    if (opts.fresh) x.inodeInitNew(p, opts.extents ? 1 : 0);
+    if (opts.iblock) {
+      if (opts.iblock.length !== 60) throw new FsError("EINVAL", "i_block must be 60 bytes", { syscall: "iput" });
+      this.engine.u8.set(opts.iblock, p + 0x28);
+    }
+    const rec = new Float64Array(x.memory.buffer, this.record, this.engine.constant("INO_RECORD_SLOTS"));
+    const set = (n: string, v: number) => (rec[this.slots.get(n) ?? this.engine.constant(n)] = v);
+    set("INO_MODE", f.mode);
+    set("INO_UID", f.uid);
+    set("INO_GID", f.gid);
+    set("INO_SIZE", f.size);
+    set("INO_NLINK", f.nlink);
+    set("INO_FLAGS", opts.fresh && opts.extents ? (f.flags | (this.engine.constant("INODE_FL_EXTENTS") >>> 0)) >>> 0 : f.flags >>> 0);
+    set("INO_BLOCKS512", f.blocks512);
+    set("INO_ATIME", f.atime[0]);
+    set("INO_ATIME_NS", f.atime[1]);
+    set("INO_MTIME", f.mtime[0]);
+    set("INO_MTIME_NS", f.mtime[1]);
+    set("INO_CTIME", f.ctime[0]);
+    set("INO_CTIME_NS", f.ctime[1]);
+    set("INO_CRTIME", f.crtime ? f.crtime[0] : NaN);
+    set("INO_CRTIME_NS", f.crtime ? f.crtime[1] : 0);
+    set("INO_GENERATION", f.generation >>> 0);
+    set("INO_DTIME", f.dtime);
+    const rc = this.engine.call(() => x.inodeEncode(p, ino, this.record, this.geo.hugeFile ? 1 : 0)) as number;
+    if (rc < 0) throw new FsError(rc === -this.engine.constant("INOW_RANGE") ? "EFBIG" : "EFSCORRUPTED", `inode ${ino}: cannot encode (reason ${-rc})`, { syscall: "iput" });
+    h.dirty(ref);
+    // Re-decode what is now on disk, so readers see exactly the written state.
+    this.engine.call(() => x.inodeDecode(p, ino, this.record, this.geo.hugeFile ? 1 : 0));
+    const raw = this.engine.u8.slice(p, p + this.geo.inodeSize);
+    const fresh = new Float64Array(x.memory.buffer, this.record, this.engine.constant("INO_RECORD_SLOTS"));
+    const inode = new Inode(ino, raw, fresh, (n) => this.slots.get(n)!);
+    this.lru.delete(ino);
+    this.lru.set(ino, inode);
     return inode;
   }
 
