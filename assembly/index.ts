@@ -19,3 +19,6 @@ export * from "./htree_hash";
 export * from "./dir";
 export * from "./htree";
 export * from "./inode_write";
+export * from "./extents_mod";
+export * from "./balloc";
+export * from "./ialloc";

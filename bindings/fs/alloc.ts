@@ -1,0 +1,504 @@
+/**
+ * The block and inode allocators of a mounted volume: the I/O and locking around the
+ * engine's allocation code (assembly/balloc.ts, assembly/ialloc.ts).
+ *
+ * Division of labour: the engine decides — which group (from the in-memory descriptor
+ * table, no bitmap reads), which bits, what the descriptor becomes — and every engine
+ * call is synchronous. This file fetches the one bitmap the engine asked for, holds the
+ * group's lock across fetch → initialise → allocate, and records every changed block in
+ * the caller's transaction handle: the bitmap, and the descriptor-table block into which
+ * the changed descriptor is copied (gdtStoreDesc). Superblock totals are not written
+ * here; `totals()` gives them to whoever writes the superblock.
+ *
+ * Locks (per group, created on use, dropped when idle):
+ *   - block mutex: every block allocation or free in the group. It is what stops two
+ *     callers from both seeing BLOCK_UNINIT and both zero-filling the bitmap.
+ *   - inode lock, shared/exclusive: inode allocation and free take it shared (then the
+ *     group's inode mutex, for the same UNINIT reason); the lazy inode-table zeroer takes
+ *     it exclusive through `lockGroupInodes(g, "exclusive")`, so no inode is handed out
+ *     in a table region while that region is being zeroed.
+ *   - frees that span groups take the block mutexes in ascending group order.
+ * Everything a holder does between awaits is safe because the engine's find-and-set
+ * is one synchronous call.
+ *
+ * Probing without pinning: a block request may look at many groups on a fragmented
+ * volume. Each candidate bitmap is first read through the cache (not the handle) and
+ * asked "what would you give?" (ballocFindInBitmap); write access in the handle is taken
+ * only for the group that will give blocks, so a long search does not leave hundreds of
+ * pinned bitmaps in the transaction.
+ *
+ * Corruption: a group whose descriptor or bitmap fails its checksum, whose bitmap has no
+ * free bit although its descriptor counts some or offers a run over metadata, or whose
+ * UNINIT layout disagrees with its free count, is marked unusable for the rest of the mount (and reported in
+ * `problems` and the volume's warnings); the search moves on. If nothing else has room
+ * the request fails with EFSCORRUPTED naming those groups, else ENOSPC. Frees that would
+ * free metadata, free free blocks or inodes, or touch never-initialised groups are
+ * refused with EFSCORRUPTED (leaking is recoverable by e2fsck; double-allocating is not).
+ *
+ * Reserved blocks: by default every free block can be allocated (this library has no
+ * notion of a privileged user). `reserveForRoot: true` keeps the superblock's reserved
+ * count back, as the kernel does for unprivileged users.
+ */
+import type { Handle, BlockAllocator, BlockRef } from "../journal/handle.ts";
+import type { Engine } from "../wasm.ts";
+import type { Volume } from "./volume.ts";
+import { Mutex, RwLock } from "../sched/locks.ts";
+import { FsError, type ErrorCode } from "./errors.ts";
+
+export interface AllocatorOptions {
+  /** Keep the superblock's reserved blocks out of reach (default false: allocate them too). */
+  reserveForRoot?: boolean;
+}
+
+export interface AllocatorStats {
+  blocksAllocated: number;
+  blocksFreed: number;
+  inodesAllocated: number;
+  inodesFreed: number;
+  /** BLOCK_UNINIT / INODE_UNINIT groups whose bitmaps were built on first use. */
+  blockGroupsInitialised: number;
+  inodeGroupsInitialised: number;
+  /** Groups probed without success (fragmentation) during block requests. */
+  groupsProbed: number;
+  corruptGroups: number;
+}
+
+type Release = () => void;
+
+const ROOT_INO = 2;
+
+/** Locks of one kind per group, alive only while someone holds or waits for them. */
+class GroupLocks<L> {
+  private readonly live = new Map<number, { lock: L; users: number }>();
+  private readonly make: () => L;
+
+  constructor(make: () => L) {
+    this.make = make;
+  }
+
+  /** Take group g's lock with `take`; the returned function releases it (once). */
+  async acquire(g: number, take: (l: L) => Promise<Release>): Promise<Release> {
+    let e = this.live.get(g);
+    if (!e) {
+      e = { lock: this.make(), users: 0 };
+      this.live.set(g, e);
+    }
+    const entry = e;
+    entry.users++;
+    const release = await take(entry.lock);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      release();
+      if (--entry.users === 0 && this.live.get(g) === entry) this.live.delete(g);
+    };
+  }
+
+  get size(): number {
+    return this.live.size;
+  }
+}
+
+/** The allocators of one mounted volume. */
+export class Allocator implements BlockAllocator {
+  /** Corruption found while allocating (one line per group). */
+  readonly problems: string[] = [];
+  private readonly vol: Volume;
+  private readonly engine: Engine;
+  private readonly x: Engine["x"];
+  private readonly groups: number;
+  private readonly ipg: number;
+  private readonly bpg: number;
+  private readonly firstData: number;
+  private readonly blocksCount: number;
+  private readonly inodesCount: number;
+  private readonly reserved: number;
+  private readonly flexAware: boolean;
+  private readonly BLOCKS_BAD: number;
+  private readonly INODES_BAD: number;
+  private readonly err: Map<number, string>;
+  private readonly blockLocks = new GroupLocks<Mutex>(() => new Mutex());
+  private readonly inodeLocks = new GroupLocks<RwLock>(() => new RwLock());
+  private readonly inodeMutexes = new GroupLocks<Mutex>(() => new Mutex());
+  private readonly counters: AllocatorStats = {
+    blocksAllocated: 0, blocksFreed: 0, inodesAllocated: 0, inodesFreed: 0,
+    blockGroupsInitialised: 0, inodeGroupsInitialised: 0, groupsProbed: 0, corruptGroups: 0,
+  };
+
+  constructor(vol: Volume, opts: AllocatorOptions = {}) {
+    this.vol = vol;
+    this.engine = vol.engine;
+    const x = (this.x = vol.engine.x);
+    const c = (name: string) => this.engine.constant(name);
+    this.err = new Map([
+      [c("ALLOC_ERR_NOT_READY"), "the allocator is not initialised"],
+      [c("ALLOC_ERR_UNSUPPORTED"), "unsupported layout"],
+      [c("ALLOC_ERR_ARG"), "outside the group"],
+      [c("ALLOC_ERR_STATE"), "the group's bitmap is uninitialised"],
+      [c("ALLOC_ERR_CORRUPT"), "the bitmap disagrees with the group's free count"],
+      [c("ALLOC_ERR_METADATA"), "the range covers filesystem metadata"],
+      [c("ALLOC_ERR_DOUBLE_FREE"), "already free"],
+      [c("ALLOC_ERR_RESERVED_INO"), "a reserved inode"],
+      [c("ALLOC_ERR_COUNTS"), "the uninitialised group's free count disagrees with its layout"],
+      [c("ALLOC_ERR_DESC_CSUM"), "the group descriptor's checksum does not match"],
+    ]);
+    const rc = this.engine.call(() => x.allocInit(vol.sb.ptr)) as number;
+    if (rc < 0) {
+      if (-rc === c("ALLOC_ERR_UNSUPPORTED")) {
+        throw new FsError("EOPNOTSUPP", "cannot allocate on this volume: bigalloc and sparse_super2 are not supported for writing");
+      }
+      throw new FsError("EIO", `allocator setup failed: ${this.reason(rc)}`);
+    }
+    this.groups = x.geoGroupCount() >>> 0;
+    this.ipg = x.geoInodesPerGroup() >>> 0;
+    this.bpg = x.geoBlocksPerGroup() >>> 0;
+    this.firstData = x.geoFirstDataBlock() >>> 0;
+    this.blocksCount = vol.sb.blocksCount;
+    this.inodesCount = vol.sb.inodesCount;
+    this.reserved = opts.reserveForRoot ? vol.sb.reservedBlocks : 0;
+    this.flexAware = vol.sb.has("flex_bg");
+    this.BLOCKS_BAD = c("ALLOC_GROUP_BLOCKS_BAD");
+    this.INODES_BAD = c("ALLOC_GROUP_INODES_BAD");
+    // Groups mount found unusable. (A descriptor whose checksum fails is caught by the
+    // engine when its group is first tried: ALLOC_ERR_DESC_CSUM.)
+    for (const g of vol.badGroups) x.allocMarkGroup(g, this.BLOCKS_BAD | this.INODES_BAD);
+  }
+
+  // ── public API ──────────────────────────────────────────────────────────────────────
+
+  /**
+   * Allocate up to `want` contiguous blocks (at least `minLen`) as close to `goal` as the
+   * free space allows. Throws ENOSPC when no run of minLen is free, EFSCORRUPTED when the
+   * only candidates turned out corrupt, EINVAL for bad arguments.
+   */
+  async allocBlocks(h: Handle, goal: number, want: number, minLen = 1): Promise<{ start: number; len: number }> {
+    if (!Number.isSafeInteger(want) || want < 1) throw this.inval("allocBlocks", `bad block count ${String(want)}`);
+    if (!Number.isSafeInteger(minLen) || minLen < 1 || minLen > want) {
+      throw this.inval("allocBlocks", `bad minimum length ${String(minLen)} for a request of ${want}`);
+    }
+    const x = this.x;
+    if (!Number.isSafeInteger(goal) || goal < this.firstData || goal >= this.blocksCount) goal = this.firstData;
+    const goalGroup = Math.floor((goal - this.firstData) / this.bpg);
+    const goalOff = goal - this.firstData - goalGroup * this.bpg;
+    // One call hands out one run, which lies inside one group.
+    want = Math.min(want, this.bpg);
+    minLen = Math.min(minLen, want);
+    if (this.reserved > 0) {
+      const avail = (x.allocFreeBlocksTotal() as number) - this.reserved;
+      if (avail < minLen) throw this.nospc("allocBlocks", `no space left: the remaining blocks are reserved`);
+      want = Math.min(want, avail);
+    }
+    const tried = new Set<number>();
+    const corrupt: string[] = [];
+    for (const threshold of want > minLen ? [want, minLen] : [want]) {
+      for (let pos = 0; ; ) {
+        const g = x.ballocScan(goalGroup, pos, threshold, this.flexAware ? 1 : 0) as number;
+        if (g < 0) break;
+        pos = (x.ballocScanPos() >>> 0) + 1;
+        if (tried.has(g)) continue;
+        tried.add(g);
+        const got = await this.tryBlocks(h, g, g === goalGroup ? goalOff : 0, want, minLen, corrupt);
+        if (got) {
+          this.counters.blocksAllocated += got.len;
+          return got;
+        }
+      }
+    }
+    if (corrupt.length) {
+      throw new FsError("EFSCORRUPTED", `no space outside corrupt block groups: ${corrupt.join("; ")}`, { syscall: "allocBlocks" });
+    }
+    throw this.nospc("allocBlocks", `no run of ${minLen} free block(s) left (${x.allocFreeBlocksTotal()} free)`);
+  }
+
+  /** Return blocks [start, start + len) to the free pool (refusing double frees and metadata). */
+  async freeBlocks(h: Handle, start: number, len: number): Promise<void> {
+    if (!Number.isSafeInteger(start) || !Number.isSafeInteger(len) || len < 1) {
+      throw this.inval("freeBlocks", `bad range ${String(start)}+${String(len)}`);
+    }
+    if (start < this.firstData || start + len > this.blocksCount) {
+      throw this.corrupted("freeBlocks", `blocks ${start}..${start + len - 1} lie outside the volume`);
+    }
+    const x = this.x;
+    const pieces: { g: number; off: number; len: number }[] = [];
+    for (let b = start; b < start + len; ) {
+      const g = Math.floor((b - this.firstData) / this.bpg);
+      const off = b - this.firstData - g * this.bpg;
+      const n = Math.min(start + len - b, this.bpg - off);
+      pieces.push({ g, off, len: n });
+      b += n;
+    }
+    const releases: Release[] = [];
+    try {
+      for (const p of pieces) releases.push(await this.blockLocks.acquire(p.g, (m) => m.lock()));
+      const refs: { bitmap: BlockRef; gdt: BlockRef }[] = [];
+      for (const p of pieces) {
+        const where = `blocks ${start}..${start + len - 1} (group ${p.g})`;
+        if (x.allocGroupState(p.g) & this.BLOCKS_BAD) throw this.corrupted("freeBlocks", `${where}: the group is marked corrupt`);
+        if (x.ballocNeedsInit(p.g)) throw this.corrupted("freeBlocks", `${where}: the group was never allocated from (BLOCK_UNINIT)`);
+        const bitmap = await h.getWriteAccess(x.groupBlockBitmapF(p.g) as number);
+        if (!x.gdBlockBitmapCsumVerify(x.gdPtr(p.g), bitmap.ptr)) {
+          this.markBad(p.g, this.BLOCKS_BAD, "block bitmap checksum mismatch");
+          throw this.corrupted("freeBlocks", `${where}: block bitmap checksum mismatch`);
+        }
+        const rc = x.ballocFree(bitmap.ptr, p.g, p.off, p.len, 0) as number;
+        if (rc < 0) throw this.corrupted("freeBlocks", `${where}: ${this.reason(rc)}`);
+        refs.push({ bitmap, gdt: await h.getWriteAccess(x.gdtDescBlock(p.g) as number) });
+      }
+      // Every piece checked: apply them all (nothing can fail in between).
+      pieces.forEach((p, i) => {
+        const { bitmap, gdt } = refs[i]!;
+        const rc = this.engine.call(() => x.ballocFree(bitmap.ptr, p.g, p.off, p.len, 1)) as number;
+        if (rc < 0) throw new FsError("EIO", `freeBlocks: group ${p.g} changed under its lock (${this.reason(rc)})`);
+        x.gdtStoreDesc(p.g, gdt.ptr);
+        h.dirty(bitmap);
+        h.dirty(gdt);
+      });
+      this.counters.blocksFreed += len;
+    } finally {
+      for (const r of releases.reverse()) r();
+    }
+  }
+
+  /**
+   * Allocate an inode for a new file (isDir false) or directory in directory parentIno.
+   * Throws ENOSPC when no inode is free, EFSCORRUPTED when only corrupt groups had some.
+   */
+  async allocInode(h: Handle, parentIno: number, isDir: boolean): Promise<number> {
+    if (!Number.isSafeInteger(parentIno) || parentIno < 1 || parentIno > this.inodesCount) {
+      throw this.inval("allocInode", `bad parent inode ${String(parentIno)}`);
+    }
+    const x = this.x;
+    const parentGroup = Math.floor((parentIno - 1) / this.ipg);
+    const topLevel = isDir && parentIno === ROOT_INO;
+    const corrupt: string[] = [];
+    // Each failed round either finds a group full (raced: its count is now 0, so it is
+    // not picked again) or marks it corrupt: the loop ends within groups + 1 rounds.
+    for (let round = 0; round <= this.groups; round++) {
+      const g = x.iallocPickGroup(parentGroup, isDir ? 1 : 0, topLevel ? 1 : 0) as number;
+      if (g < 0) break;
+      const ino = await this.tryInode(h, g, isDir, corrupt);
+      if (ino > 0) {
+        this.counters.inodesAllocated++;
+        return ino;
+      }
+    }
+    if (corrupt.length) {
+      throw new FsError("EFSCORRUPTED", `no free inode outside corrupt groups: ${corrupt.join("; ")}`, { syscall: "allocInode" });
+    }
+    throw this.nospc("allocInode", "no free inodes left");
+  }
+
+  /** Free inode `ino` (a directory if isDir). Refuses reserved inodes and double frees. */
+  async freeInode(h: Handle, ino: number, isDir: boolean): Promise<void> {
+    if (!Number.isSafeInteger(ino) || ino < 1 || ino > this.inodesCount) throw this.inval("freeInode", `bad inode number ${String(ino)}`);
+    const x = this.x;
+    const g = Math.floor((ino - 1) / this.ipg);
+    const index = ino - 1 - g * this.ipg;
+    const release = await this.lockInodeGroup(g);
+    try {
+      if (x.allocGroupState(g) & this.INODES_BAD) throw this.corrupted("freeInode", `inode ${ino}: its group ${g} is marked corrupt`);
+      if (x.iallocNeedsInit(g)) throw this.corrupted("freeInode", `inode ${ino} is not allocated (group ${g} is INODE_UNINIT)`);
+      const bitmap = await h.getWriteAccess(x.groupInodeBitmapF(g) as number);
+      if (!x.gdInodeBitmapCsumVerify(x.gdPtr(g), bitmap.ptr)) {
+        this.markBad(g, this.INODES_BAD, "inode bitmap checksum mismatch");
+        throw this.corrupted("freeInode", `inode ${ino}: inode bitmap checksum mismatch in group ${g}`);
+      }
+      const gdt = await h.getWriteAccess(x.gdtDescBlock(g) as number);
+      const rc = this.engine.call(() => x.iallocFree(bitmap.ptr, g, index, isDir ? 1 : 0)) as number;
+      if (rc < 0) {
+        const code: ErrorCode = -rc === this.engine.constant("ALLOC_ERR_RESERVED_INO") ? "EINVAL" : "EFSCORRUPTED";
+        throw new FsError(code, `cannot free inode ${ino}: ${this.reason(rc)}`, { syscall: "freeInode" });
+      }
+      x.gdtStoreDesc(g, gdt.ptr);
+      h.dirty(bitmap);
+      h.dirty(gdt);
+      this.counters.inodesFreed++;
+    } finally {
+      release();
+    }
+  }
+
+  /** Goal block for the first data block of inode `ino` (see ballocInodeGoal). */
+  goalForInode(ino: number, isDir: boolean): number {
+    const g = Number.isSafeInteger(ino) && ino >= 1 && ino <= this.inodesCount ? Math.floor((ino - 1) / this.ipg) : 0;
+    return this.x.ballocInodeGoal(g, isDir ? 1 : 0) as number;
+  }
+
+  /** Volume totals as the descriptors say now (for the superblock and statfs). */
+  totals(): { freeBlocks: number; freeInodes: number; dirs: number } {
+    const x = this.x;
+    return {
+      freeBlocks: x.allocFreeBlocksTotal() as number,
+      freeInodes: x.allocFreeInodesTotal() as number,
+      dirs: x.allocDirsTotal() as number,
+    };
+  }
+
+  stats(): AllocatorStats & { liveLocks: number } {
+    return { ...this.counters, liveLocks: this.blockLocks.size + this.inodeLocks.size + this.inodeMutexes.size };
+  }
+
+  /**
+   * Take group g's inode lock: "exclusive" keeps every inode allocation and free out of
+   * the group until released (the lazy inode-table zeroer); "shared" is what allocation
+   * itself takes.
+   */
+  lockGroupInodes(g: number, mode: "shared" | "exclusive"): Promise<Release> {
+    return this.inodeLocks.acquire(g, (l) => (mode === "exclusive" ? l.lockExclusive() : l.lockShared()));
+  }
+
+  /** Take group g's block-allocation mutex (nothing allocates or frees blocks there meanwhile). */
+  lockGroupBlocks(g: number): Promise<Release> {
+    return this.blockLocks.acquire(g, (m) => m.lock());
+  }
+
+  // ── internals ───────────────────────────────────────────────────────────────────────
+
+  private async lockInodeGroup(g: number): Promise<Release> {
+    const shared = await this.lockGroupInodes(g, "shared");
+    const mutex = await this.inodeMutexes.acquire(g, (m) => m.lock());
+    return () => {
+      mutex();
+      shared();
+    };
+  }
+
+  // Try group g for a block run; null if it has none (or proved corrupt, then recorded).
+  private async tryBlocks(
+    h: Handle, g: number, goalOff: number, want: number, minLen: number, corrupt: string[],
+  ): Promise<{ start: number; len: number } | null> {
+    const x = this.x;
+    const release = await this.lockGroupBlocks(g);
+    try {
+      if (x.allocGroupState(g) & this.BLOCKS_BAD) return null;
+      if ((x.groupFreeBlocks(g) >>> 0) < minLen) return null;
+      const bbBlk = x.groupBlockBitmapF(g) as number;
+      const gdtBlk = x.gdtDescBlock(g) as number;
+      if (x.ballocNeedsInit(g)) {
+        const rc = x.ballocInitCheck(g) as number;
+        if (rc < 0) return this.groupFailed(g, this.BLOCKS_BAD, `block group ${g}: ${this.reason(rc)}`, corrupt);
+        const bitmap = await h.getNewBlock(bbBlk);
+        const gdt = await h.getWriteAccess(gdtBlk);
+        const rc2 = this.engine.call(() => x.ballocInitBitmap(bitmap.ptr, g)) as number;
+        if (rc2 < 0) throw new FsError("EIO", `block group ${g} changed under its lock (${this.reason(rc2)})`);
+        x.gdtStoreDesc(g, gdt.ptr);
+        h.dirty(bitmap);
+        h.dirty(gdt);
+        this.counters.blockGroupsInitialised++;
+        return this.claim(h, g, bitmap, gdt, goalOff, want, minLen, corrupt);
+      }
+      // Probe through the cache; pin in the handle only if this group will give blocks.
+      const probe = await this.vol.cache.get(bbBlk);
+      let found: number;
+      try {
+        if (!x.gdBlockBitmapCsumVerify(x.gdPtr(g), probe.ptr)) {
+          return this.groupFailed(g, this.BLOCKS_BAD, `block group ${g}: block bitmap checksum mismatch`, corrupt);
+        }
+        found = this.engine.call(() => x.ballocFindInBitmap(probe.ptr, g, goalOff, want, minLen)) as number;
+      } finally {
+        this.vol.cache.release(probe);
+      }
+      if (found < 0) return this.groupFailed(g, this.BLOCKS_BAD, `block group ${g}: ${this.reason(found)}`, corrupt);
+      if (found === 0) {
+        this.counters.groupsProbed++;
+        return null;
+      }
+      const bitmap = await h.getWriteAccess(bbBlk);
+      const gdt = await h.getWriteAccess(gdtBlk);
+      return this.claim(h, g, bitmap, gdt, goalOff, want, minLen, corrupt);
+    } finally {
+      release();
+    }
+  }
+
+  // Allocate in group g's bitmap (write access held) and record both blocks.
+  private claim(
+    h: Handle, g: number, bitmap: BlockRef, gdt: BlockRef, goalOff: number, want: number, minLen: number, corrupt: string[],
+  ): { start: number; len: number } | null {
+    const x = this.x;
+    if (this.reserved > 0) {
+      // Re-checked here, synchronously with the claim, so concurrent requests cannot
+      // together dip into the reserve.
+      const avail = (x.allocFreeBlocksTotal() as number) - this.reserved;
+      if (avail < minLen) return null;
+      want = Math.min(want, avail);
+    }
+    const n = this.engine.call(() => x.ballocInBitmap(bitmap.ptr, g, goalOff, want, minLen)) as number;
+    if (n < 0) return this.groupFailed(g, this.BLOCKS_BAD, `block group ${g}: ${this.reason(n)}`, corrupt);
+    if (n === 0) return null;
+    x.gdtStoreDesc(g, gdt.ptr);
+    h.dirty(bitmap);
+    h.dirty(gdt);
+    return { start: x.ballocResultStart() as number, len: n };
+  }
+
+  // Try group g for an inode; 0 if it has none (raced, or proved corrupt).
+  private async tryInode(h: Handle, g: number, isDir: boolean, corrupt: string[]): Promise<number> {
+    const x = this.x;
+    const release = await this.lockInodeGroup(g);
+    try {
+      if (x.allocGroupState(g) & this.INODES_BAD) return 0;
+      if ((x.groupFreeInodes(g) >>> 0) === 0) return 0;
+      const ibBlk = x.groupInodeBitmapF(g) as number;
+      const gdtBlk = x.gdtDescBlock(g) as number;
+      let bitmap: BlockRef;
+      let gdt: BlockRef;
+      if (x.iallocNeedsInit(g)) {
+        const rc = x.iallocInitCheck(g) as number;
+        if (rc < 0) return this.groupFailed(g, this.INODES_BAD, `inode group ${g}: ${this.reason(rc)}`, corrupt) ?? 0;
+        bitmap = await h.getNewBlock(ibBlk);
+        gdt = await h.getWriteAccess(gdtBlk);
+        const rc2 = this.engine.call(() => x.iallocInitBitmap(bitmap.ptr, g)) as number;
+        if (rc2 < 0) throw new FsError("EIO", `inode group ${g} changed under its lock (${this.reason(rc2)})`);
+        x.gdtStoreDesc(g, gdt.ptr);
+        h.dirty(bitmap);
+        h.dirty(gdt);
+        this.counters.inodeGroupsInitialised++;
+      } else {
+        bitmap = await h.getWriteAccess(ibBlk);
+        if (!x.gdInodeBitmapCsumVerify(x.gdPtr(g), bitmap.ptr)) {
+          return this.groupFailed(g, this.INODES_BAD, `inode group ${g}: inode bitmap checksum mismatch`, corrupt) ?? 0;
+        }
+        gdt = await h.getWriteAccess(gdtBlk);
+      }
+      const r = this.engine.call(() => x.iallocInBitmap(bitmap.ptr, g, isDir ? 1 : 0)) as number;
+      if (r < 0) return this.groupFailed(g, this.INODES_BAD, `inode group ${g}: ${this.reason(r)}`, corrupt) ?? 0;
+      if (r === 0) return 0;
+      x.gdtStoreDesc(g, gdt.ptr);
+      h.dirty(bitmap);
+      h.dirty(gdt);
+      return x.iallocResultIno() as number;
+    } finally {
+      release();
+    }
+  }
+
+  private groupFailed(g: number, bits: number, message: string, corrupt: string[]): null {
+    corrupt.push(message);
+    this.markBad(g, bits, message);
+    return null;
+  }
+
+  private markBad(g: number, bits: number, message: string): void {
+    if ((this.x.allocGroupState(g) & bits) === bits) return;
+    this.x.allocMarkGroup(g, bits);
+    this.counters.corruptGroups++;
+    this.problems.push(message);
+    this.vol.warnings.push(`allocation: ${message}; the group is no longer used for new allocations (run e2fsck)`);
+  }
+
+  private reason(rc: number): string {
+    return this.err.get(-rc) ?? `engine error ${rc}`;
+  }
+
+  private inval(syscall: string, message: string): FsError {
+    return new FsError("EINVAL", message, { syscall });
+  }
+  private nospc(syscall: string, message: string): FsError {
+    return new FsError("ENOSPC", message, { syscall });
+  }
+  private corrupted(syscall: string, message: string): FsError {
+    return new FsError("EFSCORRUPTED", message, { syscall });
+  }
+}
