@@ -19,6 +19,7 @@ export * from "./htree_hash";
 export * from "./dir";
 export * from "./htree";
 export * from "./inode_write";
+export * from "./dir_mod";
 export * from "./extents_mod";
 export * from "./balloc";
 export * from "./ialloc";
