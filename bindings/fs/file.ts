@@ -16,6 +16,42 @@ import { FsError } from "./errors.ts";
 import type { Inode } from "./inode.ts";
 import type { Volume } from "./volume.ts";
 import type { Stats } from "./stats.ts";
+import { CacheHandle } from "../journal/handle.ts";
+import { WState, nowTime } from "./wstate.ts";
+
+/** How a handle was opened (from Node's flag strings or O_* numbers). */
+export interface OpenMode {
+  read: boolean;
+  write: boolean;
+  append: boolean;
+  create: boolean;
+  exclusive: boolean;
+  truncate: boolean;
+}
+
+const O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0o100, O_EXCL = 0o200, O_TRUNC = 0o1000, O_APPEND = 0o2000;
+
+/** Parse 'r', 'r+', 'w', 'w+', 'wx', 'a', 'a+', 'ax', 'as'… or numeric O_* flags. */
+export function parseOpenFlags(flags: string | number, path: string): OpenMode {
+  if (typeof flags === "number") {
+    const acc = flags & 3;
+    return {
+      read: acc !== O_WRONLY, write: acc === O_WRONLY || acc === O_RDWR, append: (flags & O_APPEND) !== 0,
+      create: (flags & O_CREAT) !== 0, exclusive: (flags & O_EXCL) !== 0, truncate: (flags & O_TRUNC) !== 0,
+    };
+  }
+  const f = /^([rwa])(x?)(\+?)$/.exec(flags.replace(/s/g, ""));
+  if (!f) throw new FsError("EINVAL", `unknown open flags '${flags}'`, { syscall: "open", path });
+  const [, kind, x, plus] = f;
+  return {
+    read: kind === "r" || plus === "+",
+    write: kind !== "r" || plus === "+",
+    append: kind === "a",
+    create: kind !== "r",
+    exclusive: x === "x",
+    truncate: kind === "w",
+  };
+}
 
 /** Runs at least this long (bytes) bypass the cache. */
 const DIRECT_MIN = 64 << 10;
@@ -87,6 +123,8 @@ export async function readInodeData(vol: Volume, inode: Inode, pos: number, len:
     lblk += count;
   }
   for (let i = 0; i < tasks.length; i += MAX_PARALLEL) await Promise.all(tasks.slice(i, i + MAX_PARALLEL).map((t) => t()));
+  // Data written but not yet given blocks (delayed allocation) wins over the disk.
+  if (!vol.readOnly) vol.fileData.overlay(inode.ino, pos, out);
   return out;
 }
 
@@ -104,19 +142,22 @@ export interface ReadResult<T extends ArrayBufferView> {
   buffer: T;
 }
 
-/** A file opened with vol.open (read-only for now). */
+/** A file opened with vol.open. */
 export class FileHandle {
   private readonly vol: Volume;
-  private readonly inode: Inode;
+  readonly ino: number;
   readonly path: string;
+  private readonly mode: OpenMode;
   private closed = false;
   private position = 0;
   private window = 0;
 
-  constructor(vol: Volume, inode: Inode, path: string) {
+  constructor(vol: Volume, inode: Inode, path: string, mode: OpenMode = { read: true, write: false, append: false, create: false, exclusive: false, truncate: false }) {
     this.vol = vol;
-    this.inode = inode;
+    this.ino = inode.ino;
     this.path = path;
+    this.mode = mode;
+    vol.countOpen(this.ino, 1);
   }
 
   private check(syscall: string): void {
@@ -124,9 +165,15 @@ export class FileHandle {
     this.vol.assertMounted(syscall, this.path);
   }
 
+  /** The inode as it is now (sizes change under writes). */
+  private current(): Promise<Inode> {
+    return this.vol.inodes.get(this.ino);
+  }
+
   /** node:fs FileHandle.read(buffer, offset, length, position). position null = current. */
   async read<T extends ArrayBufferView>(buffer: T, offset = 0, length?: number, position?: number | null): Promise<ReadResult<T>> {
     this.check("read");
+    if (!this.mode.read) throw new FsError("EBADF", "file handle is not open for reading", { syscall: "read", path: this.path });
     if (!ArrayBuffer.isView(buffer)) throw new FsError("EINVAL", "buffer must be a TypedArray or DataView", { syscall: "read", path: this.path });
     const bytes = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
     const len = length ?? bytes.length - offset;
@@ -135,35 +182,111 @@ export class FileHandle {
     const usePos = position === null || position === undefined || position === -1;
     const pos = usePos ? this.position : position;
     if (!Number.isSafeInteger(pos) || pos < 0) throw new FsError("EINVAL", `bad position ${String(position)}`, { syscall: "read", path: this.path });
-    if (this.inode.isDir) throw new FsError("EISDIR", "illegal operation on a directory", { syscall: "read", path: this.path });
+    const inode = await this.current();
+    if (inode.isDir) throw new FsError("EISDIR", "illegal operation on a directory", { syscall: "read", path: this.path });
     // Sequential readers get a growing readahead window (32 KiB up to 1 MiB).
     const bs = this.vol.blockSize;
     this.window = pos === this.position ? Math.min(Math.max(this.window * 2, 32 << 10), 1 << 20) : 0;
-    const got = await readInodeData(this.vol, this.inode, pos, len, bytes.subarray(offset, offset + len), Math.floor(this.window / bs));
-    if (usePos || pos === this.position) this.position = pos + got.length;
+    const got = await readInodeData(this.vol, inode, pos, len, bytes.subarray(offset, offset + len), Math.floor(this.window / bs));
+    if (usePos) this.position = pos + got.length;
     return { bytesRead: got.length, buffer };
+  }
+
+  /** node:fs FileHandle.write(buffer, offset, length, position); strings as (string, position). */
+  async write<T extends ArrayBufferView>(buffer: T | string, offset?: number | null, length?: number, position?: number | null): Promise<{ bytesWritten: number; buffer: T | string }> {
+    this.check("write");
+    if (!this.mode.write) throw new FsError("EBADF", "file handle is not open for writing", { syscall: "write", path: this.path });
+    let data: Uint8Array;
+    let pos: number | null | undefined;
+    if (typeof buffer === "string") {
+      data = new TextEncoder().encode(buffer);
+      pos = offset;
+    } else {
+      if (!ArrayBuffer.isView(buffer)) throw new FsError("EINVAL", "buffer must be a TypedArray, DataView or string", { syscall: "write", path: this.path });
+      const all = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+      const off = offset ?? 0;
+      const len = length ?? all.length - off;
+      if (!Number.isSafeInteger(off) || off < 0 || !Number.isSafeInteger(len) || len < 0 || off + len > all.length) {
+        throw new FsError("EINVAL", `bad offset/length ${off}/${len}`, { syscall: "write", path: this.path });
+      }
+      data = all.subarray(off, off + len);
+      pos = position;
+    }
+    const usePos = pos === null || pos === undefined || pos === -1;
+    if (!usePos && (!Number.isSafeInteger(pos) || (pos as number) < 0)) throw new FsError("EINVAL", `bad position ${String(pos)}`, { syscall: "write", path: this.path });
+    const vol = this.vol;
+    if (vol.readOnly) throw new FsError("EROFS", "read-only volume", { syscall: "write", path: this.path });
+    let at = 0;
+    await vol.metaLock.run(async () => {
+      const s = await WState.load(vol, this.ino);
+      at = this.mode.append ? s.fields.size : usePos ? this.position : (pos as number);
+      if (at + data.length > 16 * 2 ** 40) throw new FsError("EFBIG", "file too large", { syscall: "write", path: this.path });
+      if (data.length) await vol.fileData.buffer(s, at, data);
+      const t = nowTime();
+      s.fields.mtime = t;
+      s.fields.ctime = t;
+      const h = new CacheHandle(vol.cache);
+      try {
+        await s.save(vol, h);
+      } finally {
+        await h.stop();
+      }
+      await vol.maybeWriteback();
+    });
+    if (usePos || this.mode.append) this.position = at + data.length;
+    return { bytesWritten: data.length, buffer };
   }
 
   async readFile(options?: { encoding?: string | null } | string | null): Promise<Uint8Array | string> {
     this.check("read");
-    const data = await readInodeData(this.vol, this.inode, 0, this.inode.size);
+    const inode = await this.current();
+    const data = await readInodeData(this.vol, inode, 0, inode.size);
     const enc = typeof options === "string" ? options : options?.encoding;
     return enc ? new TextDecoder(enc === "utf8" ? "utf-8" : enc).decode(data) : data;
   }
 
+  async writeFile(data: Uint8Array | string): Promise<void> {
+    this.check("write");
+    await this.truncate(0);
+    this.position = 0;
+    await this.write(typeof data === "string" ? new TextEncoder().encode(data) : data, 0, undefined, 0);
+  }
+
+  async truncate(len = 0): Promise<void> {
+    this.check("ftruncate");
+    if (!this.mode.write) throw new FsError("EBADF", "file handle is not open for writing", { syscall: "ftruncate", path: this.path });
+    if (!Number.isSafeInteger(len) || len < 0) throw new FsError("EINVAL", `bad length ${len}`, { syscall: "ftruncate", path: this.path });
+    const vol = this.vol;
+    await vol.metaLock.run(async () => {
+      const h = new CacheHandle(vol.cache);
+      try {
+        const s = await WState.load(vol, this.ino);
+        await vol.fileData.writeback(h, s);
+        await vol.fileData.truncate(h, s, len);
+        const t = nowTime();
+        s.fields.mtime = t;
+        s.fields.ctime = t;
+        await s.save(vol, h);
+      } finally {
+        await h.stop();
+      }
+    });
+  }
+
   async stat(): Promise<Stats> {
     this.check("fstat");
-    return this.vol.statOf(this.inode);
+    return this.vol.statOf(await this.current());
   }
 
   /** The file's mapping, like FIEMAP: [{ logical, physical, length, unwritten }] in blocks. */
   async extents(): Promise<{ logical: number; physical: number; length: number; unwritten: boolean }[]> {
     this.check("fiemap");
+    const inode = await this.current();
     const bs = this.vol.blockSize;
-    const blocks = Math.ceil(this.inode.size / bs);
+    const blocks = Math.ceil(inode.size / bs);
     const out: { logical: number; physical: number; length: number; unwritten: boolean }[] = [];
     for (let l = 0; l < blocks; ) {
-      const m = await this.vol.mapper.map(this.inode, l, blocks - l);
+      const m = await this.vol.mapper.map(inode, l, blocks - l);
       const len = Math.min(m.len, blocks - l);
       if (m.phys >= 0) {
         const prev = out[out.length - 1];
@@ -175,17 +298,22 @@ export class FileHandle {
     return out;
   }
 
-  async write(): Promise<never> {
-    this.check("write");
-    throw new FsError("EBADF", "file handle is not open for writing", { syscall: "write", path: this.path });
+  /** Write back this file's data and make it (and all metadata) durable. */
+  async sync(): Promise<void> {
+    this.check("fsync");
+    if (this.mode.write) await this.vol.sync();
   }
 
-  async sync(): Promise<void> { this.check("fsync"); }
-  async datasync(): Promise<void> { this.check("fdatasync"); }
+  async datasync(): Promise<void> {
+    this.check("fdatasync");
+    if (this.mode.write) await this.vol.sync();
+  }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.vol.forgetHandle(this);
+    const left = this.vol.countOpen(this.ino, -1);
+    if (left === 0 || this.mode.write) await this.vol.lastClose(this.ino);
   }
 }

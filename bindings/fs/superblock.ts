@@ -89,6 +89,9 @@ export class Superblock {
   u8(name: string): number { return this.engine.dv.getUint8(this.ptr + this.o(name)); }
   u16(name: string): number { return this.engine.dv.getUint16(this.ptr + this.o(name), true); }
   u32(name: string): number { return this.engine.dv.getUint32(this.ptr + this.o(name), true); }
+  set8(name: string, v: number): void { this.engine.dv.setUint8(this.ptr + this.o(name), v); }
+  set16(name: string, v: number): void { this.engine.dv.setUint16(this.ptr + this.o(name), v, true); }
+  set32(name: string, v: number): void { this.engine.dv.setUint32(this.ptr + this.o(name), v >>> 0, true); }
   bytes(name: string, len: number): Uint8Array {
     const p = this.ptr + this.o(name);
     return this.engine.u8.slice(p, p + len);

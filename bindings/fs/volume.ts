@@ -27,8 +27,15 @@ import { Stats, Dirent } from "./stats.ts";
 import { BlockMapper } from "./bmap.ts";
 import { Directories } from "./dir.ts";
 import { Namei } from "./namei.ts";
-import { FileHandle, readInodeData } from "./file.ts";
+import { FileHandle, readInodeData, parseOpenFlags } from "./file.ts";
 import { volumeInfo, type VolumeInfo } from "./info.ts";
+import { Mutex } from "../sched/locks.ts";
+import { CacheHandle } from "../journal/handle.ts";
+import { WriteWiring } from "./wiring.ts";
+import { Ops } from "./ops.ts";
+import { FileData } from "./data.ts";
+import { VolumeWriter, type WriteOptions } from "./volume_write.ts";
+import { WState, nowTime } from "./wstate.ts";
 
 export interface MountOptions {
   readOnly?: boolean;
@@ -38,6 +45,8 @@ export interface MountOptions {
   inodegc?: boolean | { lanes?: number };
   /** Block-cache budget in bytes (default 32 MiB). */
   cacheBytes?: number;
+  /** Permission bits removed from the mode of created files and directories (default 0o022). */
+  umask?: number;
 }
 
 export interface StatFs {
@@ -62,6 +71,9 @@ function checkOptions(o: MountOptions): void {
   if (o.readOnly !== undefined && typeof o.readOnly !== "boolean") throw badOption("readOnly must be a boolean");
   if (o.cacheBytes !== undefined && !(Number.isSafeInteger(o.cacheBytes) && o.cacheBytes >= 0)) {
     throw badOption(`bad cacheBytes ${String(o.cacheBytes)}: expected a whole number of bytes`);
+  }
+  if (o.umask !== undefined && !(Number.isInteger(o.umask) && o.umask >= 0 && o.umask <= 0o777)) {
+    throw badOption(`bad umask ${String(o.umask)}: expected 0 to 0o777`);
   }
   if (o.initItable !== undefined && o.initItable !== false && !(typeof o.initItable === "number" && o.initItable >= 0)) {
     throw badOption(`bad initItable ${String(o.initItable)}: expected a number ≥ 0 or false`);
@@ -113,8 +125,19 @@ export class Volume {
   readonly badGroups = new Set<number>();
   /** First group whose inode table is not known zeroed (lazy init starts there). */
   readonly firstUnzeroedGroup: number;
+  /** Mode bits cleared on creation (MountOptions.umask). */
+  readonly umask: number;
   private mounted = true;
   private readonly handles = new Set<FileHandle>();
+  /** Open handles per inode (an unlinked inode lives until its count drops to 0). */
+  private readonly openCounts = new Map<number, number>();
+  /** Serialises metadata-changing operations (each is one transaction). */
+  readonly metaLock = new Mutex();
+  /** Write-path parts (present on read-write volumes). */
+  writeParts!: WriteWiring;
+  ops!: Ops;
+  fileData!: FileData;
+  writer!: VolumeWriter;
 
   private constructor(device: BlockDevice, engine: Engine, sb: Superblock, options: MountOptions, info: {
     readOnly: boolean;
@@ -131,6 +154,7 @@ export class Volume {
     this.badGroups = info.badGroups;
     this.warnings.push(...info.warnings);
     this.firstUnzeroedGroup = info.firstUnzeroed;
+    this.umask = options.umask ?? 0o022;
     this.cache = new BlockCache(engine, device, this.blockSize, options.cacheBytes ?? DEFAULT_CACHE_BYTES);
     const groupCsum = engine.x.sbFeatureGroupCsum(sb.ptr) !== 0;
     this.inodes = new InodeTable(
@@ -149,6 +173,12 @@ export class Volume {
     this.mapper = new BlockMapper(this);
     this.dirs = new Directories(this);
     this.namei = new Namei(this);
+    this.writer = new VolumeWriter(this);
+    if (!this.readOnly) {
+      this.writeParts = new WriteWiring(this);
+      this.ops = new Ops(this, this.writeParts);
+      this.fileData = new FileData(this, this.writeParts, Math.max(1 << 20, Math.floor((options.cacheBytes ?? DEFAULT_CACHE_BYTES) / 2)));
+    }
   }
 
   /** See mount(). */
@@ -181,12 +211,23 @@ export class Volume {
       );
     }
     const warnings: string[] = [];
-    let readOnly = true; // the write path is not built yet
-    if (options.readOnly === false) warnings.push("mounted read-only: writing is not supported yet");
-    if (sb.has("needs_recovery")) {
+    let readOnly = options.readOnly ?? false;
+    const deviceRo = (device as { readOnly?: boolean }).readOnly === true;
+    const forceRo = (why: string) => {
+      if (!readOnly) warnings.push(`mounted read-only: ${why}`);
       readOnly = true;
-      warnings.push("the journal needs recovery (the volume was not cleanly unmounted): mounted read-only, and the newest changes may be missing until the journal is replayed");
+    };
+    if (deviceRo) forceRo("the device is read-only");
+    if (sb.has("needs_recovery")) {
+      forceRo("the journal needs recovery (the volume was not cleanly unmounted)");
+      warnings.push("the journal needs recovery: the newest changes may be missing until the journal is replayed");
     }
+    const unknownRo = sb.features().filter((f) => f.startsWith("FEATURE_RO_COMPAT_"));
+    if (unknownRo.length) forceRo(`unknown read-only-compatible features ${unknownRo.join(", ")}`);
+    for (const f of ["bigalloc", "meta_bg", "inline_data", "quota", "shared_blocks", "read-only", "snapshot", "replica"]) {
+      if (sb.has(f)) forceRo(`writing volumes with ${f} is not supported`);
+    }
+    if (!sb.has("extent")) forceRo("writing ext2/ext3 volumes (no extent feature) is not supported");
     if (sb.lastOrphan !== 0 || sb.has("orphan_present")) {
       warnings.push("the volume has unfinished deletions (orphan inodes) that a read-write mount will complete");
     }
@@ -228,6 +269,7 @@ export class Volume {
     const vol = new Volume(device, engine, sb, options, { readOnly, badGroups, warnings, firstUnzeroed });
     const root = await vol.inodes.get(2);
     if (!root.isDir) throw new FsError("EFSCORRUPTED", "the root inode is not a directory", { syscall: "mount" });
+    if (!vol.readOnly) await vol.markMounted();
     return vol;
   }
 
@@ -300,13 +342,28 @@ export class Volume {
     }) as Promise<Uint8Array | string>;
   }
 
-  open(path: string, flags: string | number = "r", _mode?: number, _opts?: { direct?: boolean }): Promise<FileHandle> {
+  open(path: string, flags: string | number = "r", mode?: number, _opts?: { direct?: boolean }): Promise<FileHandle> {
     return this.guard("open", path, async () => {
-      if (flags !== "r" && flags !== 0) {
-        throw new FsError("EROFS", "read-only volume: only flag 'r' is supported", { syscall: "open", path });
+      const m = parseOpenFlags(flags, path);
+      if (m.write && this.readOnly) throw new FsError("EROFS", "read-only volume", { syscall: "open", path });
+      let inode: Inode | undefined;
+      if (m.create) {
+        // Create (or, with O_EXCL, insist on creating) under the metadata lock.
+        inode = await this.writer.txn("open", path, async (h) => {
+          const s = await this.writer.openForWrite(h, path, mode ?? 0o666, m.exclusive);
+          if (m.truncate) {
+            await this.fileData.writeback(h, s);
+            await this.fileData.truncate(h, s, 0);
+            await s.save(this, h);
+          }
+          return this.inodes.get(s.ino);
+        });
+      } else {
+        inode = await this.namei.resolve(path, true);
+        if (m.write && inode.isDir) throw new FsError("EISDIR", "illegal operation on a directory", { syscall: "open", path });
+        if (m.truncate && m.write) await this.writer.truncate(path, 0);
       }
-      const inode = await this.namei.resolve(path, true);
-      const fh = new FileHandle(this, inode, path);
+      const fh = new FileHandle(this, inode, path, m);
       this.handles.add(fh);
       return fh;
     });
@@ -334,7 +391,8 @@ export class Volume {
   async statfs(): Promise<StatFs> {
     this.assertMounted("statfs");
     const sb = this.sb;
-    const bfree = sb.freeBlocks;
+    const totals = this.readOnly ? undefined : this.writeParts.alloc.totals();
+    const bfree = totals ? totals.freeBlocks : sb.freeBlocks;
     return {
       type: EXT4_SUPER_MAGIC,
       bsize: this.blockSize,
@@ -342,7 +400,7 @@ export class Volume {
       bfree,
       bavail: Math.max(0, bfree - sb.reservedBlocks),
       files: sb.inodesCount,
-      ffree: sb.freeInodes,
+      ffree: totals ? totals.freeInodes : sb.freeInodes,
     };
   }
 
@@ -388,29 +446,171 @@ export class Volume {
     });
   }
 
-  // ---- writes: refused until the write path lands ----
-  writeFile(path: string): Promise<void> { return this.rofs("open", path); }
-  appendFile(path: string): Promise<void> { return this.rofs("open", path); }
-  mkdir(path: string): Promise<void> { return this.rofs("mkdir", path); }
-  rm(path: string): Promise<void> { return this.rofs("rm", path); }
-  rmdir(path: string): Promise<void> { return this.rofs("rmdir", path); }
-  unlink(path: string): Promise<void> { return this.rofs("unlink", path); }
-  rename(path: string): Promise<void> { return this.rofs("rename", path); }
-  link(path: string): Promise<void> { return this.rofs("link", path); }
-  symlink(_target: string, path: string): Promise<void> { return this.rofs("symlink", path); }
-  chmod(path: string): Promise<void> { return this.rofs("chmod", path); }
-  chown(path: string): Promise<void> { return this.rofs("chown", path); }
-  utimes(path: string): Promise<void> { return this.rofs("utime", path); }
-  truncate(path: string): Promise<void> { return this.rofs("truncate", path); }
+  // ---- write side (bindings/fs/volume_write.ts) ----
+  writeFile(path: string, data: unknown, options?: WriteOptions): Promise<void> {
+    return this.guard("open", path, () => this.writer.writeFile(path, data, options));
+  }
+  appendFile(path: string, data: unknown, options?: WriteOptions): Promise<void> {
+    return this.guard("open", path, () => this.writer.appendFile(path, data, options));
+  }
+  mkdir(path: string, options?: { recursive?: boolean; mode?: number | string } | number): Promise<string | undefined> {
+    return this.guard("mkdir", path, () => this.writer.mkdir(path, options));
+  }
+  rm(path: string, options?: { recursive?: boolean; force?: boolean }): Promise<void> {
+    return this.guard("rm", path, () => this.writer.rm(path, options));
+  }
+  rmdir(path: string): Promise<void> { return this.guard("rmdir", path, () => this.writer.rmdir(path)); }
+  unlink(path: string): Promise<void> { return this.guard("unlink", path, () => this.writer.unlink(path)); }
+  rename(oldPath: string, newPath: string): Promise<void> {
+    return this.guard("rename", oldPath, () => this.writer.rename(oldPath, newPath));
+  }
+  link(existing: string, newPath: string): Promise<void> {
+    return this.guard("link", existing, () => this.writer.link(existing, newPath));
+  }
+  symlink(target: string, path: string): Promise<void> {
+    return this.guard("symlink", path, () => this.writer.symlink(target, path));
+  }
+  chmod(path: string, mode: number | string): Promise<void> { return this.guard("chmod", path, () => this.writer.chmod(path, mode)); }
+  chown(path: string, uid: number, gid: number): Promise<void> { return this.guard("chown", path, () => this.writer.chown(path, uid, gid)); }
+  lchown(path: string, uid: number, gid: number): Promise<void> { return this.guard("lchown", path, () => this.writer.chown(path, uid, gid, false)); }
+  utimes(path: string, atime: unknown, mtime: unknown): Promise<void> {
+    return this.guard("utime", path, () => this.writer.utimes(path, atime, mtime));
+  }
+  lutimes(path: string, atime: unknown, mtime: unknown): Promise<void> {
+    return this.guard("lutime", path, () => this.writer.utimes(path, atime, mtime, false));
+  }
+  truncate(path: string, len?: number): Promise<void> { return this.guard("open", path, () => this.writer.truncate(path, len)); }
 
-  async sync(): Promise<void> {
-    this.assertMounted("sync");
+  // ---- open files and orphans ----
+  isOpen(ino: number): boolean {
+    return (this.openCounts.get(ino) ?? 0) > 0;
+  }
+  /** Called by FileHandle on open/close. Returns the count after the change. */
+  countOpen(ino: number, delta: 1 | -1): number {
+    const n = (this.openCounts.get(ino) ?? 0) + delta;
+    if (n <= 0) this.openCounts.delete(ino);
+    else this.openCounts.set(ino, n);
+    return Math.max(0, n);
+  }
+  setLastOrphan(ino: number): void {
+    this.sb.set32("SB_LAST_ORPHAN", ino);
   }
 
-  /** Close every handle, drop the cache; the device stays open (the caller owns it). */
+  /**
+   * After the last close of an inode: write back its buffered data and, if it has no
+   * links left, take it off the orphan list and free it.
+   */
+  async lastClose(ino: number): Promise<void> {
+    if (this.readOnly) return;
+    await this.metaLock.run(async () => {
+      const h = new CacheHandle(this.cache);
+      try {
+        const s = await WState.load(this, ino);
+        await this.fileData.writeback(h, s);
+        if (s.fields.nlink === 0) {
+          await this.unlinkOrphan(h, ino);
+          this.fileData.discard(ino);
+          await this.ops.release(h, s);
+        } else {
+          await s.save(this, h);
+        }
+      } finally {
+        await h.stop();
+      }
+    });
+  }
+
+  /** Remove ino from the on-disk orphan chain (superblock → dtime → dtime …). */
+  private async unlinkOrphan(h: CacheHandle, ino: number): Promise<void> {
+    let prev: WState | undefined;
+    let cur = this.sb.lastOrphan;
+    for (let hops = 0; cur !== 0 && hops < 1 << 20; hops++) {
+      const s = await WState.load(this, cur);
+      if (cur === ino) {
+        if (prev) {
+          prev.fields.dtime = s.fields.dtime;
+          await prev.save(this, h);
+        } else {
+          this.setLastOrphan(s.fields.dtime);
+        }
+        return;
+      }
+      prev = s;
+      cur = s.fields.dtime;
+    }
+  }
+
+  /** Write back buffered file data when it exceeds its budget. Caller holds metaLock. */
+  async maybeWriteback(): Promise<void> {
+    if (this.readOnly || this.fileData.bufferedBytes <= this.fileData.budget) return;
+    await this.writebackData();
+  }
+
+  /** Give every inode's buffered data its blocks. Caller holds metaLock. */
+  private async writebackData(): Promise<void> {
+    for (const ino of this.fileData.inodesWithPending()) {
+      const h = new CacheHandle(this.cache);
+      try {
+        const s = await WState.load(this, ino);
+        await this.fileData.writeback(h, s);
+        await s.save(this, h);
+      } finally {
+        await h.stop();
+      }
+    }
+  }
+
+  /** Superblock counts and state, then the 1024 bytes at offset 1024. */
+  private async writeSuper(clean: boolean): Promise<void> {
+    const sb = this.sb;
+    const t = this.writeParts.alloc.totals();
+    sb.set32("SB_FREE_BLOCKS_COUNT_LO", t.freeBlocks % 2 ** 32);
+    if (sb.is64bit) sb.set32("SB_FREE_BLOCKS_COUNT_HI", Math.floor(t.freeBlocks / 2 ** 32));
+    sb.set32("SB_FREE_INODES_COUNT", t.freeInodes);
+    const state = sb.state;
+    sb.set16("SB_STATE", clean ? state | 1 : state & ~1);
+    const now = nowTime()[0];
+    sb.set32("SB_WTIME", now % 2 ** 32);
+    sb.set8("SB_WTIME_HI", Math.floor(now / 2 ** 32));
+    this.engine.call(() => this.engine.x.sbCsumSet(sb.ptr));
+    await this.device.write(1024, this.engine.bytes(sb.ptr, 1024));
+  }
+
+  /** Read-write mount: count the mount and mark the volume "not clean" until unmount. */
+  async markMounted(): Promise<void> {
+    const sb = this.sb;
+    const now = nowTime()[0];
+    sb.set16("SB_MNT_COUNT", (sb.u16("SB_MNT_COUNT") + 1) & 0xffff);
+    sb.set32("SB_MTIME", now % 2 ** 32);
+    sb.set8("SB_MTIME_HI", Math.floor(now / 2 ** 32));
+    await this.writeSuper(false);
+    await this.device.flush();
+  }
+
+  /** Write everything back and make it durable (device flush). */
+  async sync(): Promise<void> {
+    this.assertMounted("sync");
+    if (this.readOnly) return;
+    await this.metaLock.run(async () => {
+      await this.writebackData();
+      await this.cache.flush();
+      await this.writeSuper(false);
+      await this.device.flush();
+    });
+  }
+
+  /** Close every handle, write everything back, mark the volume clean. The device stays open. */
   async unmount(): Promise<void> {
     if (!this.mounted) return;
     for (const fh of [...this.handles]) await fh.close();
+    if (!this.readOnly) {
+      await this.metaLock.run(async () => {
+        await this.writebackData();
+        await this.cache.flush();
+        await this.writeSuper(true);
+        await this.device.flush();
+      });
+    }
     this.mounted = false;
   }
 }

@@ -131,7 +131,7 @@ describe("mount", () => {
 
   it("answers writes with EROFS and bad options with EINVAL", async () => {
     const vol = await mountFile(base);
-    expect((await errorOf(vol.writeFile("/x"))).code).toBe("EROFS");
+    expect((await errorOf(vol.writeFile("/x", "data"))).code).toBe("EROFS");
     expect((await errorOf(vol.mkdir("/x"))).code).toBe("EROFS");
     expect((await errorOf(vol.open("/top.txt", "w"))).code).toBe("EROFS");
     const dev = await FileDevice.open(base, { readOnly: true });

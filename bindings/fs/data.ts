@@ -1,0 +1,233 @@
+/**
+ * File data on the write side: whole-file writes, buffered writes with delayed
+ * allocation, write-back, truncate, and the read overlay of not-yet-written data.
+ *
+ * Delayed allocation: FileHandle writes land in per-inode block buffers (JS memory,
+ * counted against a budget) and get disk blocks only at write-back (close, fsync, sync,
+ * unmount, or when the budget is exceeded). By then the allocator sees the whole run of
+ * dirty blocks and can place it contiguously, so a file written in 4 KiB pieces still ends
+ * up in one or a few extents. writeFile knows the whole content up front and allocates at
+ * once, writing straight from the caller's buffer.
+ *
+ * Ordering (no journal yet, "ordered" semantics): data blocks are written to the device
+ * before the extent that makes them reachable is inserted, and both before the inode that
+ * records the new size is saved — a crash can lose the newest data, never expose stale
+ * blocks. Data goes to the device directly (one request per physical run), so any cached
+ * copy of those blocks is invalidated first.
+ *
+ * The last block of a file is always written whole, zero-padded, so growing the file
+ * later (truncate up) reads zeros past the old end rather than stale bytes.
+ */
+import { FsError } from "./errors.ts";
+import type { Handle } from "../journal/handle.ts";
+import type { Volume } from "./volume.ts";
+import type { WState } from "./wstate.ts";
+
+export interface DataParts {
+  allocBlocks(h: Handle, goal: number, want: number, minLen?: number): Promise<{ start: number; len: number }>;
+  insertExtent(h: Handle, s: WState, lblk: number, phys: number, len: number, unwritten: boolean): Promise<void>;
+  /** Free mapped blocks in [fromLblk, toLblk) (extent remove); counts i_blocks down. */
+  removeBlocks(h: Handle, s: WState, fromLblk: number, toLblk: number): Promise<void>;
+  /** Allocation goal for s's next data block after lblk. */
+  goal(s: WState, lblk: number): Promise<number>;
+  freeBlocks(h: Handle, start: number, len: number): Promise<void>;
+}
+
+/** Largest single device write of data (bytes). */
+const MAX_IO = 8 << 20;
+
+export class FileData {
+  private readonly vol: Volume;
+  private readonly parts: DataParts;
+  /** ino → (lblk → block buffer) of data not yet on disk. */
+  private readonly pending = new Map<number, Map<number, Uint8Array>>();
+  private pendingBytes = 0;
+  /** Write back once this many bytes are buffered. */
+  readonly budget: number;
+
+  constructor(vol: Volume, parts: DataParts, budget: number) {
+    this.vol = vol;
+    this.parts = parts;
+    this.budget = budget;
+  }
+
+  get bufferedBytes(): number {
+    return this.pendingBytes;
+  }
+
+  hasPending(ino: number): boolean {
+    return (this.pending.get(ino)?.size ?? 0) > 0;
+  }
+
+  inodesWithPending(): number[] {
+    return [...this.pending.keys()].filter((i) => this.hasPending(i));
+  }
+
+  /** Write `data` at physical blocks [start, start+n) straight from memory. */
+  private async deviceWrite(start: number, data: Uint8Array): Promise<void> {
+    const bs = this.vol.blockSize;
+    const n = data.length / bs;
+    for (let i = 0; i < n; i++) await this.vol.cache.invalidate(start + i);
+    for (let off = 0; off < data.length; off += MAX_IO) {
+      const part = data.subarray(off, Math.min(data.length, off + MAX_IO));
+      await this.vol.device.write(start * bs + off, part);
+    }
+  }
+
+  /**
+   * Allocate and write `data` as blocks [lblk, lblk + ceil(len/bs)) of s, which must be
+   * unmapped there. The last partial block is zero-padded.
+   */
+  async writeNew(h: Handle, s: WState, lblk: number, data: Uint8Array): Promise<void> {
+    const bs = this.vol.blockSize;
+    const blocks = Math.ceil(data.length / bs);
+    let done = 0;
+    let goal = await this.parts.goal(s, lblk);
+    while (done < blocks) {
+      const { start, len } = await this.parts.allocBlocks(h, goal, blocks - done, 1);
+      const from = done * bs;
+      const to = Math.min(data.length, (done + len) * bs);
+      let chunk = data.subarray(from, to);
+      if (chunk.length !== len * bs) {
+        const padded = new Uint8Array(len * bs);
+        padded.set(chunk);
+        chunk = padded;
+      }
+      await this.deviceWrite(start, chunk);
+      try {
+        await this.parts.insertExtent(h, s, lblk + done, start, len, false);
+      } catch (e) {
+        await this.parts.freeBlocks(h, start, len).catch(() => {});
+        throw e;
+      }
+      s.fields.blocks512 += (len * bs) / 512;
+      done += len;
+      goal = start + len;
+    }
+  }
+
+  /** Buffer a write of `data` at byte `pos` of s (delayed allocation). Updates size. */
+  async buffer(s: WState, pos: number, data: Uint8Array): Promise<void> {
+    const bs = this.vol.blockSize;
+    let map = this.pending.get(s.ino);
+    if (!map) this.pending.set(s.ino, (map = new Map()));
+    const end = pos + data.length;
+    for (let b = Math.floor(pos / bs); b * bs < end; b++) {
+      let buf = map.get(b);
+      const bStart = b * bs;
+      const from = Math.max(pos, bStart);
+      const to = Math.min(end, bStart + bs);
+      if (!buf) {
+        buf = new Uint8Array(bs);
+        // A partial write into an existing block keeps the rest of its bytes.
+        if ((from > bStart || to < bStart + bs) && bStart < s.fields.size) {
+          const m = await this.vol.mapper.map(s.asInode(), b, 1);
+          if (m.phys >= 0 && !m.unwritten) await this.vol.device.read(m.phys * bs, buf);
+        }
+        map.set(b, buf);
+        this.pendingBytes += bs;
+      }
+      buf.set(data.subarray(from - pos, to - pos), from - bStart);
+    }
+    if (end > s.fields.size) s.fields.size = end;
+  }
+
+  /** Copy buffered blocks of ino over the bytes [pos, pos+out.length) just read. */
+  overlay(ino: number, pos: number, out: Uint8Array): void {
+    const map = this.pending.get(ino);
+    if (!map || map.size === 0) return;
+    const bs = this.vol.blockSize;
+    const end = pos + out.length;
+    for (let b = Math.floor(pos / bs); b * bs < end; b++) {
+      const buf = map.get(b);
+      if (!buf) continue;
+      const bStart = b * bs;
+      const from = Math.max(pos, bStart);
+      const to = Math.min(end, bStart + bs);
+      out.set(buf.subarray(from - bStart, to - bStart), from - pos);
+    }
+  }
+
+  /** Give the buffered blocks of s disk space and write them; s must then be saved. */
+  async writeback(h: Handle, s: WState): Promise<void> {
+    const map = this.pending.get(s.ino);
+    if (!map || map.size === 0) return;
+    const bs = this.vol.blockSize;
+    const lblks = [...map.keys()].sort((a, b) => a - b);
+    // Blocks past EOF (a truncate raced a buffered write) are dropped.
+    const lastValid = Math.ceil(s.fields.size / bs);
+    let i = 0;
+    while (i < lblks.length) {
+      const first = lblks[i]!;
+      if (first >= lastValid) break;
+      let n = 1;
+      while (i + n < lblks.length && lblks[i + n] === first + n && first + n < lastValid) n++;
+      // Split the run where the existing mapping changes.
+      let l = first;
+      while (l < first + n) {
+        const m = await this.vol.mapper.map(s.asInode(), l, first + n - l);
+        const len = Math.min(m.len, first + n - l);
+        const data = concat(lblks, map, l, len, bs);
+        if (m.phys >= 0 && !m.unwritten) {
+          await this.deviceWrite(m.phys, data);
+        } else {
+          if (m.unwritten) await this.parts.removeBlocks(h, s, l, l + len);
+          await this.writeNew(h, s, l, data);
+        }
+        l += len;
+      }
+      i += n;
+    }
+    for (const buf of map.values()) this.pendingBytes -= buf.length;
+    this.pending.delete(s.ino);
+  }
+
+  /** Forget buffered data of ino at and past lblk (truncate). */
+  discard(ino: number, fromLblk = 0): void {
+    const map = this.pending.get(ino);
+    if (!map) return;
+    for (const [b, buf] of map) {
+      if (b >= fromLblk) {
+        map.delete(b);
+        this.pendingBytes -= buf.length;
+      }
+    }
+    if (map.size === 0) this.pending.delete(ino);
+  }
+
+  /** Set s's size: free blocks past a smaller size (zeroing the tail of the last one). */
+  async truncate(h: Handle, s: WState, size: number): Promise<void> {
+    if (!Number.isSafeInteger(size) || size < 0) throw new FsError("EINVAL", `bad length ${size}`, { syscall: "truncate" });
+    const bs = this.vol.blockSize;
+    const old = s.fields.size;
+    if (size < old) {
+      const keep = Math.ceil(size / bs);
+      this.discard(s.ino, keep);
+      await this.parts.removeBlocks(h, s, keep, 2 ** 32);
+      const tail = size % bs;
+      if (tail !== 0) {
+        // Zero the end of the new last block so a later extension reads zeros.
+        const b = keep - 1;
+        const buf = this.pending.get(s.ino)?.get(b);
+        if (buf) buf.fill(0, tail);
+        else {
+          const m = await this.vol.mapper.map(s.asInode(), b, 1);
+          if (m.phys >= 0 && !m.unwritten) {
+            const block = new Uint8Array(bs);
+            await this.vol.device.read(m.phys * bs, block);
+            block.fill(0, tail);
+            await this.deviceWrite(m.phys, block);
+          }
+        }
+      }
+    }
+    s.fields.size = size;
+  }
+}
+
+function concat(_lblks: number[], map: Map<number, Uint8Array>, first: number, n: number, bs: number): Uint8Array {
+  if (n === 1) return map.get(first)!;
+  const out = new Uint8Array(n * bs);
+  for (let k = 0; k < n; k++) out.set(map.get(first + k)!, k * bs);
+  return out;
+}

@@ -1,0 +1,162 @@
+/**
+ * Wiring: the write path's parts assembled for one volume.
+ *
+ * ops.ts (namespace) and data.ts (file data) are written against small interfaces
+ * (WriteParts, DataParts); this file implements them with the real pieces — the block and
+ * inode allocator (alloc.ts), the extent tree (extent_tree.ts) and the directory writer
+ * (dir_write.ts) — and supplies the per-inode contexts those pieces need: an ExtentRoot
+ * over a WState's block map, a DirContext whose appendBlock allocates near the
+ * directory's last block and maps it through the extent tree.
+ *
+ * i_blocks accounting: tree blocks are counted by the extent tree through addBlocks;
+ * data blocks here (allocated in data.ts / writeSmallData, freed counts returned by
+ * remove).
+ */
+import type { Handle } from "../journal/handle.ts";
+import { FsError } from "./errors.ts";
+import { Allocator } from "./alloc.ts";
+import { ExtentTree, newExtentTreeStats, type ExtentRoot, type ExtentTreeStats } from "./extent_tree.ts";
+import { DirWriter, type DirContext } from "./dir_write.ts";
+import type { Volume } from "./volume.ts";
+import type { WState } from "./wstate.ts";
+import type { WriteParts } from "./ops.ts";
+import type { DataParts } from "./data.ts";
+
+export class WriteWiring implements WriteParts, DataParts {
+  readonly alloc: Allocator;
+  readonly dirs: DirWriter;
+  readonly treeStats: ExtentTreeStats = newExtentTreeStats();
+  private readonly vol: Volume;
+  private readonly bs: number;
+  private readonly INDEX_FL: number;
+  private readonly EXTENTS_FL: number;
+
+  constructor(vol: Volume) {
+    this.vol = vol;
+    this.bs = vol.blockSize;
+    this.alloc = new Allocator(vol);
+    this.dirs = new DirWriter(vol);
+    this.INDEX_FL = vol.engine.constant("INODE_FL_INDEX") >>> 0;
+    this.EXTENTS_FL = vol.engine.constant("INODE_FL_EXTENTS") >>> 0;
+  }
+
+  /** The extent tree of s (which must be extent-mapped). */
+  tree(s: WState): ExtentTree {
+    if ((s.fields.flags & this.EXTENTS_FL) === 0) {
+      throw new FsError("EOPNOTSUPP", `inode ${s.ino} uses an ext2/ext3 block map; changing its blocks is not supported`, { syscall: "write" });
+    }
+    const root: ExtentRoot = {
+      ino: s.ino,
+      generation: s.generation,
+      iblock: s.iblock,
+      goal: () => this.alloc.goalForInode(s.ino, s.isDir),
+      addBlocks: (delta) => {
+        s.fields.blocks512 += (delta * this.bs) / 512;
+      },
+      markDirty: () => {},
+    };
+    return new ExtentTree(this.vol, root, { stats: this.treeStats });
+  }
+
+  // ---- WriteParts ----
+  allocInode(h: Handle, parentIno: number, isDir: boolean): Promise<number> {
+    return this.alloc.allocInode(h, parentIno, isDir);
+  }
+  freeInode(h: Handle, ino: number, isDir: boolean): Promise<void> {
+    this.dirs.forget(ino);
+    this.vol.inodes.forget(ino);
+    return this.alloc.freeInode(h, ino, isDir);
+  }
+  async truncateBlocks(h: Handle, s: WState, fromLblk: number): Promise<void> {
+    await this.removeBlocks(h, s, fromLblk, 2 ** 32);
+  }
+  async writeSmallData(h: Handle, s: WState, data: Uint8Array): Promise<void> {
+    await this.vol.fileData.writeNew(h, s, 0, data);
+  }
+  freeBlocks(h: Handle, start: number, len: number): Promise<void> {
+    return this.alloc.freeBlocks(h, start, len);
+  }
+
+  private dirCtx(dir: WState): DirContext {
+    const w = this;
+    return {
+      inode: {
+        get ino() { return dir.ino; },
+        get generation() { return dir.generation; },
+        get size() { return dir.fields.size; },
+        get flags() { return dir.fields.flags >>> 0; },
+      },
+      mapBlock: async (lblk: number) => {
+        const m = await w.vol.mapper.map(dir.asInode(), lblk, 1);
+        return m.phys >= 0 && !m.unwritten ? m.phys : -1;
+      },
+      appendBlock: async (h: Handle) => {
+        const lblk = Math.ceil(dir.fields.size / w.bs);
+        const goal = await w.goal(dir, lblk);
+        const { start } = await w.alloc.allocBlocks(h, goal, 1, 1);
+        try {
+          await w.tree(dir).insert(h, w.alloc, lblk, start, 1, false);
+        } catch (e) {
+          await w.alloc.freeBlocks(h, start, 1).catch(() => {});
+          throw e;
+        }
+        await w.vol.cache.invalidate(start).catch(() => false);
+        dir.fields.blocks512 += w.bs / 512;
+        dir.fields.size = (lblk + 1) * w.bs;
+        return { lblk, phys: start };
+      },
+      setIndexed: (on: boolean) => {
+        dir.fields.flags = on ? (dir.fields.flags | w.INDEX_FL) >>> 0 : (dir.fields.flags & ~w.INDEX_FL) >>> 0;
+      },
+    };
+  }
+
+  addEntry(h: Handle, dir: WState, name: Uint8Array, ino: number, fileType: number): Promise<void> {
+    return this.dirs.addEntry(h, this.dirCtx(dir), name, ino, fileType);
+  }
+  removeEntry(h: Handle, dir: WState, name: Uint8Array): Promise<number> {
+    return this.dirs.removeEntry(h, this.dirCtx(dir), name);
+  }
+  replaceEntry(h: Handle, dir: WState, name: Uint8Array, ino: number, fileType: number): Promise<number> {
+    return this.dirs.replaceEntry(h, this.dirCtx(dir), name, ino, fileType);
+  }
+  async setDotDot(h: Handle, dir: WState, parentIno: number): Promise<void> {
+    await this.dirs.setDotDot(h, this.dirCtx(dir), parentIno);
+  }
+  isEmpty(dir: WState): Promise<boolean> {
+    return this.dirs.isEmpty(this.dirCtx(dir));
+  }
+  initDirectory(h: Handle, dir: WState, selfIno: number, parentIno: number): Promise<void> {
+    return this.dirs.initDirectory(h, this.dirCtx(dir), selfIno, parentIno);
+  }
+  isOpen(ino: number): boolean {
+    return this.vol.isOpen(ino);
+  }
+  async addOrphan(_h: Handle, s: WState): Promise<void> {
+    // Classic orphan chain: the superblock names the first, each inode's dtime the next.
+    s.fields.dtime = this.vol.sb.lastOrphan;
+    this.vol.setLastOrphan(s.ino);
+  }
+
+  // ---- DataParts ----
+  allocBlocks(h: Handle, goal: number, want: number, minLen?: number): Promise<{ start: number; len: number }> {
+    return this.alloc.allocBlocks(h, goal, want, minLen);
+  }
+  insertExtent(h: Handle, s: WState, lblk: number, phys: number, len: number, unwritten: boolean): Promise<void> {
+    return this.tree(s).insert(h, this.alloc, lblk, phys, len, unwritten);
+  }
+  async removeBlocks(h: Handle, s: WState, fromLblk: number, toLblk: number): Promise<void> {
+    if ((s.fields.flags & this.EXTENTS_FL) === 0) {
+      if (s.fields.blocks512 === 0 || (s.fields.mode & 0o170000) === 0o120000) return; // fast symlink, nothing mapped
+    }
+    const freed = await this.tree(s).remove(h, this.alloc, fromLblk, toLblk);
+    s.fields.blocks512 = Math.max(0, s.fields.blocks512 - (freed * this.bs) / 512);
+  }
+  async goal(s: WState, lblk: number): Promise<number> {
+    if (lblk > 0) {
+      const m = await this.vol.mapper.map(s.asInode(), lblk - 1, 1);
+      if (m.phys >= 0) return m.phys + 1;
+    }
+    return this.alloc.goalForInode(s.ino, s.isDir);
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * Writable inode state: what an operation holds while it changes an inode.
+ *
+ * An operation loads the inodes it changes into WState objects (a copy of the writable
+ * fields and of the 60-byte block map), changes them — the block map in place, through
+ * the extent tree — and saves them through its handle before stop(). Readers keep using
+ * the InodeTable's decoded copies, which save() refreshes, so they see each inode either
+ * before or after an operation, never half-way (the volume's metadata lock serialises
+ * writers; readers do not take it).
+ *
+ * `asInode()` gives the read-side walkers (bmap, dir lookup) a view of the *current*
+ * state, e.g. a directory's block map after appendBlock but before save().
+ */
+import type { Handle } from "../journal/handle.ts";
+import { Inode, type InodeFields } from "./inode.ts";
+import type { Volume } from "./volume.ts";
+
+export class WState {
+  readonly ino: number;
+  readonly fields: InodeFields;
+  readonly iblock: Uint8Array;
+  /** Inode is new in this operation (its slot must be initialised on save). */
+  fresh: boolean;
+  private readonly base: Inode | undefined;
+
+  constructor(ino: number, fields: InodeFields, iblock: Uint8Array, base?: Inode, fresh = false) {
+    this.ino = ino;
+    this.fields = fields;
+    this.iblock = iblock;
+    this.base = base;
+    this.fresh = fresh;
+  }
+
+  static async load(vol: Volume, ino: number): Promise<WState> {
+    const inode = await vol.inodes.get(ino);
+    return new WState(ino, inode.fields(), inode.iblock.slice(), inode);
+  }
+
+  get generation(): number {
+    return this.fields.generation;
+  }
+
+  get isDir(): boolean {
+    return (this.fields.mode & 0o170000) === 0o040000;
+  }
+
+  /** A read-side Inode view of the current (unsaved) state. */
+  asInode(): Inode {
+    const raw = this.base ? this.base.raw.slice() : new Uint8Array(0x28 + 60);
+    raw.set(this.iblock, 0x28);
+    const f = this.fields;
+    const view = Object.create(Inode.prototype) as Inode;
+    Object.assign(view, {
+      ino: this.ino, raw, mode: f.mode, uid: f.uid, gid: f.gid, size: f.size, nlink: f.nlink, flags: f.flags >>> 0,
+      blocks512: f.blocks512, atime: f.atime, mtime: f.mtime, ctime: f.ctime, crtime: f.crtime,
+      generation: f.generation, dtime: f.dtime, fileAcl: this.base?.fileAcl ?? 0, rdevMajor: 0, rdevMinor: 0,
+    });
+    return view;
+  }
+
+  /** Write this state through h (fresh inodes get their slot initialised). */
+  async save(vol: Volume, h: Handle): Promise<Inode> {
+    const extents = (this.fields.flags & (vol.engine.constant("INODE_FL_EXTENTS") >>> 0)) !== 0;
+    const inode = await vol.inodes.write(h, this.ino, this.fields, { iblock: this.iblock, fresh: this.fresh, extents });
+    this.fresh = false;
+    return inode;
+  }
+}
+
+/** Current time as [seconds, nanoseconds]. */
+export function nowTime(): [number, number] {
+  const ms = Date.now();
+  const s = Math.floor(ms / 1000);
+  return [s, (ms - s * 1000) * 1_000_000];
+}
