@@ -339,8 +339,56 @@ describe("BlockCache LRU", () => {
           if (r) cache.release(r);
         }
       }),
-      { numRuns: 40 },
+      { numRuns: 40, interruptAfterTimeLimit: 30_000 },
     );
+  });
+});
+
+describe("engine cache index", () => {
+  it("survives heavy insert/evict/invalidate churn, matching a JS Map + LRU list", async () => {
+    // Drives the raw exports: many deletions exercise backward-shift deletion in every
+    // cluster shape, including clusters that wrap around the end of the table.
+    const engine = await Engine.create();
+    const x = engine.x;
+    const n: number = x.cacheInit(0, 512, 0);
+    expect(n).toBe(64);
+    const lru: number[] = []; // resident blocks, most recent last
+    let s = 12345;
+    const rnd = (m: number) => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) % m;
+    const U = 400;
+    for (let step = 0; step < 200_000; step++) {
+      // Blocks above 2^32 share low bits with small ones: the key is all 64 bits.
+      const b = rnd(U) + (rnd(2) ? 2 ** 40 : 0);
+      if (rnd(4) === 0) {
+        const r: number = x.cacheInvalidate(b);
+        const i = lru.indexOf(b);
+        if (r !== (i >= 0 ? 1 : 0)) expect(r, `invalidate(${b}) at step ${step}`).toBe(i >= 0 ? 1 : 0);
+        if (i >= 0) lru.splice(i, 1);
+      } else {
+        const slot: number = x.cacheAcquire(b);
+        if (slot < 0 || x.cacheSlotBlock(slot) !== b) expect(x.cacheSlotBlock(slot), `acquire(${b}) at step ${step}`).toBe(b);
+        x.cacheMarkValid(slot);
+        const i = lru.indexOf(b);
+        if (i >= 0) lru.splice(i, 1);
+        else if (lru.length === n) lru.shift();
+        lru.push(b);
+      }
+      if (step % 5000 === 0 || step === 199_999) {
+        const seen = new Set<number>();
+        for (const hi of [0, 2 ** 40]) {
+          for (let k = 0; k < U; k++) {
+            const slot: number = x.cacheProbe(hi + k);
+            const want = lru.includes(hi + k);
+            if (slot >= 0 !== want) expect(slot >= 0, `block ${hi + k} resident at step ${step}`).toBe(want);
+            if (slot >= 0) {
+              if (seen.has(slot)) expect.fail(`slot ${slot} holds two blocks`);
+              seen.add(slot);
+            }
+          }
+        }
+        expect(x.cacheResidentCount()).toBe(lru.length);
+      }
+    }
   });
 });
 
@@ -554,7 +602,7 @@ describe("BlockCache model-based", () => {
         for (let b = 0; b < U; b++) expectBytes(dev.content(b), want(b));
         expect(dev.violations).toEqual([]);
       }),
-      { numRuns: 150 },
+      { numRuns: 150, interruptAfterTimeLimit: 60_000 },
     );
   });
 });
