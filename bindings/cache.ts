@@ -404,8 +404,8 @@ export class BlockCache {
       // Every unpinned slot is dirty or busy. Writing back cleans the dirty ones; the
       // round cap only guards against a holder re-dirtying unpinned slots forever.
       if (round > 1000) throw new FsError("ENOMEM", `block cache cannot free a slot after ${round} write-outs`);
-      const chunk = Math.max(this.laneBlocks * this.laneCount, this.slots >> 2);
-      const wrote = await this.writeback({ maxBlocks: chunk });
+      // One round of lanes: enough to batch, small enough to keep this get's latency low.
+      const wrote = await this.writeback({ maxBlocks: this.laneBlocks * this.laneCount });
       if (wrote > 0) continue;
       if (this.io.size > 0) await Promise.race(this.io).catch(noop);
       else await Promise.resolve(); // the claimed blocks are queued for a lane; let them go
