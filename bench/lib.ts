@@ -159,6 +159,44 @@ export async function peakRss(cmd: string, args: string[], opts: { cwd?: string;
   return { rss: kib * KiB, result: { ...r, stderr: lines.join("\n") } };
 }
 
+/**
+ * Like runCommand, but the command's stdout goes straight to /dev/null (stderr is still
+ * captured): for commands whose output *is* the work measured (`cat`, `debugfs cat` of
+ * hundreds of MiB), which must neither be buffered in this process nor cost a pipe.
+ */
+export function runCommandQuiet(cmd: string, args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): Promise<CommandResult> {
+  return new Promise((resolve, reject) => {
+    const devnull = openSync("/dev/null", "w");
+    const t0 = now();
+    const child = spawn(cmd, args, { cwd: opts.cwd, stdio: ["ignore", devnull, "pipe"], timeout: opts.timeoutMs });
+    closeSync(devnull);
+    let stderr = "";
+    child.stderr!.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      const ms = now() - t0;
+      resolve({ code: code ?? (signal ? 128 : 1), stdout: "", stderr, ms });
+    });
+  });
+}
+
+/**
+ * peakRss for a command whose stdout must go to /dev/null (see runCommandQuiet): GNU time
+ * writes its figure to a temporary file instead of stderr. Null when /usr/bin/time is missing.
+ */
+export async function peakRssQuiet(cmd: string, args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): Promise<{ rss: number; result: CommandResult } | null> {
+  if (!canMeasureRss()) return null;
+  const out = join(tmpdir(), `bench-rss-${process.pid}-${Math.random().toString(36).slice(2)}.txt`);
+  try {
+    const r = await runCommandQuiet(TIME_BIN, ["-f", "%M", "-o", out, cmd, ...args], opts);
+    const kib = Number(readFileSync(out, "utf8").trim().split("\n").pop());
+    if (!Number.isFinite(kib)) throw new Error(`cannot read peak RSS from ${out}`);
+    return { rss: kib * KiB, result: r };
+  } finally {
+    rmSync(out, { force: true });
+  }
+}
+
 /** First line of a command's output (stdout, else stderr), or null when it cannot run. */
 export async function versionOf(cmd: string, args: string[]): Promise<string | null> {
   try {
