@@ -38,6 +38,7 @@ function safeName(name: string): boolean {
 /** Copy volPath (file, symlink or directory tree) to hostPath on the host. */
 export async function copyOut(vol: Volume, volPath: string, hostPath: string, opts: CopyOutOptions = {}): Promise<{ files: number; bytes: number }> {
   const state = { files: 0, bytes: 0, links: new Map<number, string>() };
+  const buf = new Uint8Array(CHUNK); // one buffer for every file: no per-file allocation
   const asRoot = typeof process.getuid === "function" && process.getuid() === 0;
   const dirTimes: [string, Stats][] = [];
 
@@ -72,7 +73,6 @@ export async function copyOut(vol: Volume, volPath: string, hostPath: string, op
       try {
         const src_ = await vol.open(src, "r");
         try {
-          const buf = new Uint8Array(CHUNK);
           let pos = 0;
           for (;;) {
             const { bytesRead } = await src_.read(buf, 0, CHUNK, pos);

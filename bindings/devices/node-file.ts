@@ -44,7 +44,7 @@
  * ranges with EINVAL.
  */
 import { open as openFile, type FileHandle } from "node:fs/promises";
-import { constants } from "node:fs";
+import { constants, readSync, writeSync } from "node:fs";
 import { ERRNO, FsError, type ErrorCode } from "../fs/errors.ts";
 import { checkRange } from "./range.ts";
 import type { BlockDevice } from "./types.ts";
@@ -64,6 +64,8 @@ export interface FileDeviceOptions {
   readOnly?: boolean;
 }
 
+/** Requests up to this size use synchronous pread/pwrite (see read()). */
+const SYNC_IO_MAX = 256 << 10;
 /** Largest single pread/pwrite: Node refuses lengths over 2 GiB - 1. */
 const MAX_IO = 1 << 30;
 /** Zeroout writes zeros from one shared buffer of this size, in as many pwrites as needed. */
@@ -393,7 +395,10 @@ export class FileDevice implements BlockDevice {
       let done = 0;
       while (done < into.length) {
         const n = Math.min(into.length - done, MAX_IO);
-        const { bytesRead } = await fh.read(into, done, n, offset + done);
+        // Small requests (metadata blocks, small files) go through a synchronous pread:
+        // a round trip through libuv's thread pool costs 10-30x the read itself for 4 KiB
+        // (measured by bench/read), while a pread of a cached page takes microseconds.
+        const bytesRead = n <= SYNC_IO_MAX ? readSync(fh.fd, into, done, n, offset + done) : (await fh.read(into, done, n, offset + done)).bytesRead;
         if (bytesRead === 0) {
           into.fill(0, done);
           break;
@@ -417,7 +422,12 @@ export class FileDevice implements BlockDevice {
     for (const z of this.#zeroing) if (w.start < z.end && z.start < w.end) z.dirty.push([w.start, w.end]);
     this.#writing.add(w);
     try {
-      await writeAll(fh, data, offset);
+      if (data.length <= SYNC_IO_MAX) {
+        // As for reads: small writes land in the page cache in microseconds (see read()).
+        for (let done = 0; done < data.length; ) done += writeSync(fh.fd, data, done, data.length - done, offset + done);
+      } else {
+        await writeAll(fh, data, offset);
+      }
     } catch (e) {
       throw osError(e, "write", this.path);
     } finally {

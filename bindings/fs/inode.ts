@@ -60,26 +60,26 @@ export class Inode {
   readonly rdevMajor: number;
   readonly rdevMinor: number;
 
-  constructor(ino: number, raw: Uint8Array, r: Float64Array, slot: (name: string) => number) {
-    const v = (n: string): number => r[slot(n)]!;
+  /** r: the engine's decode record; idx: its slot numbers in SLOT_NAMES order. */
+  constructor(ino: number, raw: Uint8Array, r: Float64Array, idx: readonly number[]) {
     this.ino = ino;
     this.raw = raw;
-    this.mode = v("INO_MODE");
-    this.uid = v("INO_UID");
-    this.gid = v("INO_GID");
-    this.size = v("INO_SIZE");
-    this.nlink = v("INO_NLINK");
-    this.flags = v("INO_FLAGS") >>> 0;
-    this.blocks512 = v("INO_BLOCKS512");
-    this.atime = [v("INO_ATIME"), v("INO_ATIME_NS")];
-    this.mtime = [v("INO_MTIME"), v("INO_MTIME_NS")];
-    this.ctime = [v("INO_CTIME"), v("INO_CTIME_NS")];
-    this.crtime = Number.isNaN(v("INO_CRTIME")) ? null : [v("INO_CRTIME"), v("INO_CRTIME_NS")];
-    this.generation = v("INO_GENERATION") >>> 0;
-    this.dtime = v("INO_DTIME");
-    this.fileAcl = v("INO_FILE_ACL");
-    this.rdevMajor = v("INO_RDEV_MAJOR");
-    this.rdevMinor = v("INO_RDEV_MINOR");
+    this.mode = r[idx[0]!]!;
+    this.uid = r[idx[1]!]!;
+    this.gid = r[idx[2]!]!;
+    this.size = r[idx[3]!]!;
+    this.nlink = r[idx[4]!]!;
+    this.flags = r[idx[5]!]! >>> 0;
+    this.blocks512 = r[idx[6]!]!;
+    this.atime = [r[idx[7]!]!, r[idx[8]!]!];
+    this.mtime = [r[idx[9]!]!, r[idx[10]!]!];
+    this.ctime = [r[idx[11]!]!, r[idx[12]!]!];
+    this.crtime = Number.isNaN(r[idx[13]!]!) ? null : [r[idx[13]!]!, r[idx[14]!]!];
+    this.generation = r[idx[15]!]! >>> 0;
+    this.dtime = r[idx[16]!]!;
+    this.fileAcl = r[idx[17]!]!;
+    this.rdevMajor = r[idx[18]!]!;
+    this.rdevMinor = r[idx[19]!]!;
   }
 
   /** A plain copy of the writable fields, for InodeTable.write. */
@@ -112,11 +112,14 @@ export class InodeTable {
   private readonly isUsable: (group: number) => boolean;
   private readonly record: number;
   private readonly slots = new Map<string, number>();
+  /** Slot numbers of SLOT_NAMES, in order (for the Inode constructor). */
+  private readonly idx: number[];
+  private recView: Float64Array;
   private readonly reasons: Record<number, string>;
   private readonly lru = new Map<number, Inode>();
   private readonly capacity: number;
 
-  constructor(engine: Engine, cache: BlockCache, geo: InodeGeometry, isUsable: (group: number) => boolean, capacity = 8192) {
+  constructor(engine: Engine, cache: BlockCache, geo: InodeGeometry, isUsable: (group: number) => boolean, capacity = 65536) {
     this.engine = engine;
     this.cache = cache;
     this.geo = geo;
@@ -124,6 +127,8 @@ export class InodeTable {
     this.capacity = capacity;
     this.record = engine.alloc(8 * engine.constant("INO_RECORD_SLOTS"));
     for (const n of SLOT_NAMES) this.slots.set(n, engine.constant(n));
+    this.idx = SLOT_NAMES.map((n) => this.slots.get(n)!);
+    this.recView = new Float64Array(engine.x.memory.buffer, this.record, engine.constant("INO_RECORD_SLOTS"));
     this.reasons = {
       [engine.constant("INOE_EXTRA_ISIZE")]: "bad extra inode size",
       [engine.constant("INOE_CHECKSUM")]: "inode checksum mismatch",
@@ -157,14 +162,21 @@ export class InodeTable {
       const rc = this.engine.call(() => x.inodeDecode(p, ino, this.record, g.hugeFile ? 1 : 0)) as number;
       if (rc < 0) throw bad(this.reasons[-rc] ?? `undecodable (reason ${-rc})`);
       const raw = this.engine.u8.slice(p, p + g.inodeSize);
-      const rec = new Float64Array(this.engine.x.memory.buffer, this.record, this.engine.constant("INO_RECORD_SLOTS"));
-      inode = new Inode(ino, raw, rec, (n) => this.slots.get(n)!);
+      inode = new Inode(ino, raw, this.rec(), this.idx);
     } finally {
       this.cache.release(ref);
     }
     this.lru.set(ino, inode);
     if (this.lru.size > this.capacity) this.lru.delete(this.lru.keys().next().value!);
     return inode;
+  }
+
+  /** The decode record as f64s (re-created if linear memory grew). */
+  private rec(): Float64Array {
+    if (this.recView.buffer !== this.engine.x.memory.buffer) {
+      this.recView = new Float64Array(this.engine.x.memory.buffer, this.record, this.engine.constant("INO_RECORD_SLOTS"));
+    }
+    return this.recView;
   }
 
   /** Where inode `ino` lives: its inode-table block and byte offset in it. */
@@ -194,7 +206,7 @@ export class InodeTable {
       if (opts.iblock.length !== 60) throw new FsError("EINVAL", "i_block must be 60 bytes", { syscall: "iput" });
       this.engine.u8.set(opts.iblock, p + 0x28);
     }
-    const rec = new Float64Array(x.memory.buffer, this.record, this.engine.constant("INO_RECORD_SLOTS"));
+    const rec = this.rec();
     const set = (n: string, v: number) => (rec[this.slots.get(n) ?? this.engine.constant(n)] = v);
     set("INO_MODE", f.mode);
     set("INO_UID", f.uid);
@@ -219,10 +231,10 @@ export class InodeTable {
     // Re-decode what is now on disk, so readers see exactly the written state.
     this.engine.call(() => x.inodeDecode(p, ino, this.record, this.geo.hugeFile ? 1 : 0));
     const raw = this.engine.u8.slice(p, p + this.geo.inodeSize);
-    const fresh = new Float64Array(x.memory.buffer, this.record, this.engine.constant("INO_RECORD_SLOTS"));
-    const inode = new Inode(ino, raw, fresh, (n) => this.slots.get(n)!);
+    const inode = new Inode(ino, raw, this.rec(), this.idx);
     this.lru.delete(ino);
     this.lru.set(ino, inode);
+    if (this.lru.size > this.capacity) this.lru.delete(this.lru.keys().next().value!);
     return inode;
   }
 

@@ -659,8 +659,11 @@ describe("FileDevice zeroout over known zeros", () => {
     const path = join(dir, "overlap.img");
     const size = 16 * MiB;
     await writeFile(path, new Uint8Array(size).fill(0x5a));
-    const data = new Uint8Array(4096).fill(7);
-    const written = (r: Array<[number, number]>) => r.some(([s, e]) => s < 5 * MiB + 4096 && 5 * MiB < e);
+    // Larger than the synchronous-I/O threshold, so the write really is in flight while
+    // the zeroout runs (small writes complete before anything else can start).
+    const W = 1 * MiB;
+    const data = new Uint8Array(W).fill(7);
+    const written = (r: Array<[number, number]>) => r.some(([s, e]) => s < 5 * MiB + W && 5 * MiB < e);
     for (const writeFirst of [false, true]) {
       const dev = await FileDevice.open(path);
       // Which lands last is unknown, so neither order may leave the write's range known.
@@ -669,7 +672,7 @@ describe("FileDevice zeroout over known zeros", () => {
         : [dev.zeroout(0, size), dev.write(5 * MiB, data)];
       await Promise.all(both);
       expect(written(dev.knownZeroRanges())).toBe(false);
-      expect(dev.knownZeroRanges()).toEqual([[0, 5 * MiB], [5 * MiB + 4096, size]]);
+      expect(dev.knownZeroRanges()).toEqual([[0, 5 * MiB], [5 * MiB + W, size]]);
       // A later zeroout therefore checks it and the whole device reads as zeros.
       await dev.zeroout(0, size);
       await dev.close();
