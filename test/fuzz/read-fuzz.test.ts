@@ -41,6 +41,7 @@ let bytes: Uint8Array[];
 
 beforeAll(async () => {
   tree = makeFuzzTree(join(tmp.dir, "tree"));
+  if (tree.notes.length) console.log(`fixture notes:\n  ${tree.notes.join("\n  ")}`);
   images = await buildFuzzImages(tmp.dir, tree);
   bytes = images.map((i) => new Uint8Array(readFileSync(i.path)));
 }, 120_000);

@@ -39,6 +39,14 @@ export interface StagedBig {
   mtimeNs: bigint;
 }
 
+/*
+ * A linear directory block as written here (ext4 format documentation, "Linear Directories"):
+ *
+ *   +0  inode u32 | rec_len u16 | name_len u8 | file_type u8 | name, padded to 4 bytes
+ *   ... next entry at +rec_len; the last entry's rec_len runs to the end (or to the tail)
+ *   bs-12 (metadata_csum only): inode 0 | rec_len 12 | name_len 0 | type 0xDE | crc32c u32
+ */
+
 /** Bytes a linear directory entry with a name of `len` bytes takes. */
 function recLen(len: number): number {
   return (8 + len + 3) & ~3;
@@ -66,6 +74,7 @@ function linearLayout(names: readonly Buffer[], bs: number, tail: boolean): numb
   return blocks;
 }
 
+/** Move `dir`'s entries into staging subdirectories and add the placeholder (host side). */
 export function stageBigDir(dir: string, blockSize: number, csumTail: boolean, setTimes: SetTimes): StagedBig {
   const st = lstatSync(dir, { bigint: true });
   const names = readdirSync(dir).sort();
@@ -83,6 +92,7 @@ export function stageBigDir(dir: string, blockSize: number, csumTail: boolean, s
   return { dir, chunks, blobBlocks, blockSize, csumTail, atimeNs: st.atimeNs, mtimeNs: st.mtimeNs };
 }
 
+/** Undo stageBigDir exactly: entries back, staging gone, the directory's times restored. */
 export function unstageBigDir(s: StagedBig, setTimes: SetTimes): void {
   s.chunks.forEach((chunk, c) => {
     const sub = join(s.dir, `.stage-${c}`);
@@ -93,7 +103,7 @@ export function unstageBigDir(s: StagedBig, setTimes: SetTimes): void {
   setTimes(s.dir, s.atimeNs, s.mtimeNs);
 }
 
-/** Replace the staged directory's contents by one linear directory of every name. */
+/** In the image: make `path` one linear directory of every staged name (e2fsck -fyD must follow). */
 export async function mergeBigDir(img: string, path: string, s: StagedBig): Promise<void> {
   const listing = await listImage(img, { under: path, maxDepth: 2 });
   const ino = (p: string) => {
@@ -111,6 +121,7 @@ export async function mergeBigDir(img: string, path: string, s: StagedBig): Prom
     for (const n of chunk) entries.push({ name: Buffer.from(n), ino: ino(`${path}/.stage-${c}/${n}`), type: 1 });
   });
   const head = Buffer.alloc(2048);
+  const blobInode = Buffer.alloc(256);
   const fd = openSync(img, "r+");
   try {
     readSync(fd, head, 0, 2048, 0);
@@ -118,7 +129,6 @@ export async function mergeBigDir(img: string, path: string, s: StagedBig): Prom
     const bs = s.blockSize;
     const blobLoc = await rawInodeLocation(img, blobIno, bs);
     const bigLoc = await rawInodeLocation(img, bigIno, bs);
-    const blobInode = Buffer.alloc(256);
     const bigInode = Buffer.alloc(256);
     readSync(fd, blobInode, 0, 256, blobLoc);
     readSync(fd, bigInode, 0, 256, bigLoc);
@@ -151,15 +161,9 @@ export async function mergeBigDir(img: string, path: string, s: StagedBig): Prom
   } finally {
     closeSync(fd);
   }
-  // Point /big at those blocks (copying the placeholder's block map, size and block
-  // count), drop the staging directories and the placeholder; e2fsck fixes the rest.
-  const blob = Buffer.alloc(256);
-  const fd2 = openSync(img, "r");
-  try {
-    readSync(fd2, blob, 0, 256, await rawInodeLocation(img, blobIno, s.blockSize));
-  } finally {
-    closeSync(fd2);
-  }
+  // Point the directory at those blocks (copying the placeholder's block map, size and
+  // block count), drop the staging directories and the placeholder; e2fsck fixes the rest.
+  const blob = blobInode;
   const cmds: string[] = [];
   s.chunks.forEach((_, c) => cmds.push(`clri <${ino(`${path}/.stage-${c}`)}>`));
   const field = ["block[0]", "block[1]", "block[2]", "block[3]", "block[4]", "block[5]", "block[6]", "block[7]",

@@ -194,7 +194,11 @@ for (const variant of IMAGE_VARIANTS) {
         // Times: the raw fields decoded by the format rule, cross-checked with debugfs' own rendering.
         for (const k of ["atime", "mtime", "ctime", "crtime"] as const) {
           const raw = F[k];
-          if (!raw) continue;
+          if (img.nsTimes && (!raw || raw.extra === null)) d.add(e.path, `debugfs shows no ${k} with nanoseconds (fixture or parser problem)`);
+          if (!raw) {
+            if (k !== "crtime") d.add(e.path, `debugfs shows no ${k} (parser problem)`);
+            continue;
+          }
           const want = decodeTime(raw);
           const rendered = Date.parse(raw.printed + " UTC");
           if (Number.isFinite(rendered)) d.eq(e.path, `${k} seconds as debugfs renders them`, BigInt(rendered / 1000), want / 1_000_000_000n - (want < 0n && want % 1_000_000_000n !== 0n ? 1n : 0n));
@@ -334,6 +338,8 @@ for (const variant of IMAGE_VARIANTS) {
         if (want.startsWith("/")) {
           if ("err" in st) d.add(e.path, `stat threw ${errText(st.err)}, want the inode of ${want}`);
           else d.eq(e.path, `stat ino (→ ${want})`, listing.get(want)?.ino, st.ok.ino);
+          const rp = await attempt(() => vol.realpath(e.path));
+          d.eq(e.path, "realpath", want, "ok" in rp ? rp.ok : `threw ${errText(rp.err)}`);
         } else if ("ok" in st) {
           d.add(e.path, `stat succeeded (ino ${st.ok.ino}), want ${want}`);
         } else {
@@ -421,6 +427,7 @@ for (const variant of IMAGE_VARIANTS) {
         const d = new Diffs();
         const p = bigPath();
         const wantNames = readdirSync(hostPath(p));
+        expect(wantNames.length, "entries in the source directory").toBe(BIG_ENTRIES);
         const t0 = performance.now();
         const names = await vol.readdir(p);
         const tReaddir = performance.now() - t0;
