@@ -13,17 +13,28 @@ const COMMANDS: Record<string, () => Promise<{ run(argv: string[]): Promise<void
   cat: () => import("./cli/cat.ts"),
   info: () => import("./cli/info.ts"),
   cp: () => import("./cli/cp.ts"),
+  mkdir: () => import("./cli/mkdir.ts"),
+  rm: () => import("./cli/rm.ts"),
+  mv: () => import("./cli/mv.ts"),
+  ln: () => import("./cli/ln.ts"),
+  chmod: () => import("./cli/chmod.ts"),
 };
 
 const HELP = `usage: ext4-wasm <command> [options]
 
 commands:
-  mkfs IMAGE [SIZE]   format IMAGE (a file, created sparse if needed) as ext4
-                      SIZE: bytes or with a K/M/G/T suffix (binary), e.g. 64G
-  info IMAGE          features, sizes, free counts, per-group flags
-  ls [-l] IMAGE:PATH  list a directory in an image
-  cat IMAGE:PATH      write a file from an image to standard output
-  cp -r IMAGE:PATH DEST   extract from an image, preserving modes and times
+  mkfs IMAGE [SIZE] [--from DIR]  format IMAGE (created sparse); --from copies DIR in (like mke2fs -d)
+                                  SIZE: bytes or with a K/M/G/T suffix (binary), e.g. 64G
+  info IMAGE                      features, sizes, free counts, per-group flags
+  ls [-l] IMAGE:PATH              list a directory in an image
+  cat IMAGE:PATH                  write a file from an image to standard output
+  cp [-r] IMAGE:PATH DEST         extract from an image, preserving modes and times
+  cp [-r] SRC IMAGE:PATH          copy a host file or tree into an image
+  mkdir [-p] [-m MODE] IMAGE:PATH make directories
+  rm [-r] [-f] IMAGE:PATH         remove files (with -r, trees)
+  mv IMAGE:SRC IMAGE:DEST         rename inside an image
+  ln [-s] TARGET IMAGE:LINK       hard or symbolic link
+  chmod [-R] MODE IMAGE:PATH      change permissions (octal, or u+x style)
 
 run 'ext4-wasm <command> --help' for a command's options`;
 

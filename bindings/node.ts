@@ -11,3 +11,5 @@ export * from "./index.ts";
 export { FileDevice } from "./devices/node-file.ts";
 export { copyOut } from "./node-copyout.ts";
 export type { CopyOutOptions } from "./node-copyout.ts";
+export { copyIn } from "./node-copyin.ts";
+export type { CopyInOptions, CopyInProgress, CopyInResult } from "./node-copyin.ts";

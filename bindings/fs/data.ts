@@ -78,7 +78,7 @@ export class FileData {
    * Allocate and write `data` as blocks [lblk, lblk + ceil(len/bs)) of s, which must be
    * unmapped there. The last partial block is zero-padded.
    */
-  async writeNew(h: Handle, s: WState, lblk: number, data: Uint8Array): Promise<void> {
+  async writeNew(h: Handle, s: WState, lblk: number, data: Uint8Array, growSize = false): Promise<void> {
     const bs = this.vol.blockSize;
     const blocks = Math.ceil(data.length / bs);
     let done = 0;
@@ -103,6 +103,9 @@ export class FileData {
       s.fields.blocks512 += (len * bs) / 512;
       done += len;
       goal = start + len;
+      // growSize (whole-file writes): the size covers what is mapped so far, so a later
+      // failure leaves a shorter file, never an unmapped tail.
+      if (growSize) s.fields.size = Math.max(s.fields.size, Math.min(lblk * bs + data.length, (lblk + done) * bs));
     }
   }
 
@@ -180,6 +183,22 @@ export class FileData {
     }
     for (const buf of map.values()) this.pendingBytes -= buf.length;
     this.pending.delete(s.ino);
+  }
+
+  /**
+   * The end of the data actually on disk between from and to: the end of the last mapped
+   * block in that byte range (clipped to it), or `from` when none is mapped.
+   */
+  async mappedEnd(s: WState, from: number, to: number): Promise<number> {
+    const bs = this.vol.blockSize;
+    let end = from;
+    for (let b = Math.floor(from / bs); b * bs < to; ) {
+      const m = await this.vol.mapper.map(s.asInode(), b, Math.ceil(to / bs) - b);
+      const len = Math.max(1, m.len);
+      if (m.phys >= 0) end = Math.min(to, (b + len) * bs);
+      b += len;
+    }
+    return Math.max(from, end);
   }
 
   /** Forget buffered data of ino at and past lblk (truncate). */

@@ -254,7 +254,7 @@ export class FileHandle {
 
   async truncate(len = 0): Promise<void> {
     this.check("ftruncate");
-    if (!this.mode.write) throw new FsError("EBADF", "file handle is not open for writing", { syscall: "ftruncate", path: this.path });
+    if (!this.mode.write) throw new FsError("EINVAL", "file handle is not open for writing", { syscall: "ftruncate", path: this.path });
     if (!Number.isSafeInteger(len) || len < 0) throw new FsError("EINVAL", `bad length ${len}`, { syscall: "ftruncate", path: this.path });
     const vol = this.vol;
     await vol.metaLock.run(async () => {

@@ -95,9 +95,13 @@ export class Ops {
 
   /** The parent directory of path, loaded for writing, and the validated last name. */
   private async parentOf(path: string, syscall: string): Promise<{ dir: WState; name: Uint8Array; text: string }> {
-    const { parent, name, bytes } = splitPath(path, syscall);
-    const inode = await this.vol.namei.resolve(parent, true, syscall);
+    // The parent is resolved before the name is judged, so a bad parent wins (ENOTDIR,
+    // ENOENT) over a bad name (ENAMETOOLONG), as in Linux.
+    const trimmed = path.replace(/\/+$/, "");
+    const i = trimmed.lastIndexOf("/");
+    const inode = await this.vol.namei.resolve(i <= 0 ? "/" : trimmed.slice(0, i), true, syscall);
     if (!inode.isDir) throw new FsError("ENOTDIR", "not a directory", { syscall, path });
+    const { name, bytes } = splitPath(path, syscall);
     return { dir: await WState.load(this.vol, inode.ino), name: bytes, text: name };
   }
 
@@ -178,6 +182,8 @@ export class Ops {
     } catch (e) {
       if (isDir || symlinkTarget) await this.parts.truncateBlocks(h, s, 0).catch(() => {});
       await this.dropInode(h, s);
+      // The directory may have grown a block before the failure: keep its inode in step.
+      await dir.save(this.vol, h).catch(() => {});
       throw e;
     }
     if (isDir) this.incLinks(dir);
@@ -190,12 +196,17 @@ export class Ops {
   /** Add a name for an existing non-directory. */
   async link(h: Handle, existing: string, newPath: string): Promise<void> {
     const target = await this.vol.namei.resolve(existing, false, "link");
-    if (target.isDir) throw new FsError("EPERM", "hard links to directories are not allowed", { syscall: "link", path: existing, dest: newPath });
-    if (target.nlink >= LINK_MAX) throw new FsError("EMLINK", "too many links", { syscall: "link", path: existing, dest: newPath });
     const { dir, name } = await this.parentOf(newPath, "link");
     if (await this.vol.dirs.lookup(dir.asInode(), name)) throw new FsError("EEXIST", "file already exists", { syscall: "link", path: existing, dest: newPath });
+    if (target.isDir) throw new FsError("EPERM", "hard links to directories are not allowed", { syscall: "link", path: existing, dest: newPath });
+    if (target.nlink >= LINK_MAX) throw new FsError("EMLINK", "too many links", { syscall: "link", path: existing, dest: newPath });
     const s = await WState.load(this.vol, target.ino);
-    await this.parts.addEntry(h, dir, name, s.ino, fileTypeOf(s.fields.mode));
+    try {
+      await this.parts.addEntry(h, dir, name, s.ino, fileTypeOf(s.fields.mode));
+    } catch (e) {
+      await dir.save(this.vol, h).catch(() => {});
+      throw e;
+    }
     this.incLinks(s);
     this.touch(s, false);
     this.touch(dir);
@@ -289,6 +300,10 @@ export class Ops {
     let victim: WState | undefined;
     if (dstIno) {
       victim = await WState.load(this.vol, dstIno);
+      if (victim.isDir && (await this.isWithin(src.dir.ino, dstIno))) {
+        // The target is an ancestor of the source: it cannot be empty.
+        throw new FsError("ENOTEMPTY", "directory not empty", { syscall: "rename", path: oldPath, dest: newPath });
+      }
       if (moving.isDir && !victim.isDir) throw new FsError("ENOTDIR", "not a directory", { syscall: "rename", path: oldPath, dest: newPath });
       if (!moving.isDir && victim.isDir) throw new FsError("EISDIR", "is a directory", { syscall: "rename", path: oldPath, dest: newPath });
       if (victim.isDir && !(await this.parts.isEmpty(victim))) {
@@ -297,8 +312,13 @@ export class Ops {
     }
     const ft = fileTypeOf(moving.fields.mode);
     // Space first: adding the new name is the only step that can need a block.
-    if (victim) await this.parts.replaceEntry(h, dstDir, dst.name, srcIno, ft);
-    else await this.parts.addEntry(h, dstDir, dst.name, srcIno, ft);
+    try {
+      if (victim) await this.parts.replaceEntry(h, dstDir, dst.name, srcIno, ft);
+      else await this.parts.addEntry(h, dstDir, dst.name, srcIno, ft);
+    } catch (e) {
+      await dstDir.save(this.vol, h).catch(() => {});
+      throw e;
+    }
     await this.parts.removeEntry(h, src.dir, src.name);
     if (moving.isDir && !sameDir) {
       await this.parts.setDotDot(h, moving, dstDir.ino);

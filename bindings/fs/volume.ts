@@ -506,7 +506,15 @@ export class Volume {
       const h = new CacheHandle(this.cache);
       try {
         const s = await WState.load(this, ino);
-        await this.fileData.writeback(h, s);
+        try {
+          await this.fileData.writeback(h, s);
+        } catch (e) {
+          // ENOSPC at write-back: the data that found no blocks is dropped (it reads as a
+          // hole, never as stale bytes) and the inode is saved with what did land.
+          this.fileData.discard(ino);
+          await s.save(this, h);
+          throw e;
+        }
         if (s.fields.nlink === 0) {
           await this.unlinkOrphan(h, ino);
           this.fileData.discard(ino);
@@ -548,16 +556,24 @@ export class Volume {
 
   /** Give every inode's buffered data its blocks. Caller holds metaLock. */
   private async writebackData(): Promise<void> {
+    let failure: unknown;
     for (const ino of this.fileData.inodesWithPending()) {
       const h = new CacheHandle(this.cache);
       try {
         const s = await WState.load(this, ino);
-        await this.fileData.writeback(h, s);
+        try {
+          await this.fileData.writeback(h, s);
+        } catch (e) {
+          // See lastClose: drop what found no blocks, keep the inode consistent, go on.
+          this.fileData.discard(ino);
+          failure ??= e;
+        }
         await s.save(this, h);
       } finally {
         await h.stop();
       }
     }
+    if (failure !== undefined) throw failure;
   }
 
   /** Superblock counts and state, then the 1024 bytes at offset 1024. */

@@ -37,7 +37,16 @@ export function toTime(t: unknown, syscall: string, path: string): [number, numb
   if (t instanceof Date) ms = t.getTime();
   else if (typeof t === "number") ms = t * 1000;
   else if (typeof t === "string" && t.trim() !== "" && !Number.isNaN(Number(t))) ms = Number(t) * 1000;
-  else if (typeof t === "bigint") return [Number(t / 1_000_000_000n), Number(t % 1_000_000_000n)];
+  else if (typeof t === "bigint") {
+    // Floor division: -1.25 s is [-2, 750000000], not [-1, -250000000].
+    let sec = t / 1_000_000_000n;
+    let ns = t % 1_000_000_000n;
+    if (ns < 0n) {
+      sec -= 1n;
+      ns += 1_000_000_000n;
+    }
+    return [Number(sec), Number(ns)];
+  }
   else throw new FsError("EINVAL", `bad time ${String(t)}`, { syscall, path });
   if (!Number.isFinite(ms)) throw new FsError("EINVAL", `bad time ${String(t)}`, { syscall, path });
   const s = Math.floor(ms / 1000);
@@ -96,17 +105,27 @@ export class VolumeWriter {
     }
     // Recursive: create each missing component; returns the first one created (Node).
     const parts = path.split("/").filter((p) => p !== "" && p !== ".");
+
     let cur = "";
     let first: string | undefined;
     for (const part of parts) {
+      // Like mkdir -p on Linux: parents before a too-long name are created, then it fails.
+      if (utf8.encode(part).length > 255) throw new FsError("ENAMETOOLONG", "name longer than 255 bytes", { syscall: "mkdir", path });
       cur += "/" + part;
       const st = await this.vol.stat(cur).catch((e) => {
         if (e instanceof FsError && e.code === "ENOENT") return undefined;
         throw e;
       });
+      const last = cur === "/" + parts.join("/");
       if (st) {
-        if (!st.isDirectory()) throw new FsError("ENOTDIR", "not a directory", { syscall: "mkdir", path });
+        if (!st.isDirectory()) {
+          throw new FsError(last ? "EEXIST" : "ENOTDIR", last ? "file already exists" : "not a directory", { syscall: "mkdir", path });
+        }
         continue;
+      }
+      // Missing as followed, but present itself: a dangling symlink (Node: ENOENT).
+      if (await this.vol.lstat(cur).then(() => true, () => false)) {
+        throw new FsError("ENOENT", "no such file or directory (dangling symbolic link)", { syscall: "mkdir", path });
       }
       const here = cur;
       await this.txn("mkdir", path, (h) => this.vol.ops.create(h, here, { mode: S_IFDIR | perm }, "mkdir")).catch((e) => {
@@ -127,13 +146,19 @@ export class VolumeWriter {
     if (flag.startsWith("a")) return this.appendFile(path, bytes, o);
     await this.txn("open", path, async (h) => {
       const s = await this.openForWrite(h, path, mode < 0 ? 0o666 : mode, flag.includes("x"));
+      this.vol.fileData.discard(s.ino);
       await this.vol.fileData.truncate(h, s, 0);
-      if (bytes.length) await this.vol.fileData.writeNew(h, s, 0, bytes);
-      s.fields.size = bytes.length;
       const t = nowTime();
       s.fields.mtime = t;
       s.fields.ctime = t;
-      await s.save(this.vol, h);
+      try {
+        // writeNew grows the size as extents land, so a failure (ENOSPC) leaves the file
+        // truncated-then-partly-written, like open(O_TRUNC) + a short write.
+        if (bytes.length) await this.vol.fileData.writeNew(h, s, 0, bytes, true);
+        s.fields.size = bytes.length;
+      } finally {
+        await s.save(this.vol, h);
+      }
     });
   }
 
@@ -144,21 +169,51 @@ export class VolumeWriter {
     const mode = checkMode(o.mode, "open", path);
     await this.txn("open", path, async (h) => {
       const s = await this.openForWrite(h, path, mode < 0 ? 0o666 : mode, false);
-      await this.vol.fileData.buffer(s, s.fields.size, bytes);
-      await this.vol.fileData.writeback(h, s);
+      const oldSize = s.fields.size;
       const t = nowTime();
       s.fields.mtime = t;
       s.fields.ctime = t;
-      await s.save(this.vol, h);
+      try {
+        await this.vol.fileData.buffer(s, oldSize, bytes);
+        await this.vol.fileData.writeback(h, s);
+      } catch (e) {
+        // Keep only what reached disk: the size ends at the last block that got mapped.
+        this.vol.fileData.discard(s.ino);
+        s.fields.size = await this.vol.fileData.mappedEnd(s, oldSize, oldSize + bytes.length);
+        throw e;
+      } finally {
+        await s.save(this.vol, h);
+      }
     });
   }
 
   /** The regular file at path for writing, created (mode) when missing. */
-  async openForWrite(h: Handle, path: string, mode: number, exclusive: boolean): Promise<WState> {
+  async openForWrite(h: Handle, path: string, mode: number, exclusive: boolean, depth = 0): Promise<WState> {
+    if (exclusive) {
+      // O_EXCL never follows a final symlink: anything there at all is EEXIST.
+      const there = await this.vol.lstat(path).then(() => true, (e) => {
+        if (e instanceof FsError && e.code === "ENOENT") return false;
+        throw e;
+      });
+      if (there) throw new FsError("EEXIST", "file already exists", { syscall: "open", path });
+      return this.vol.ops.create(h, path, { mode: S_IFREG | (mode & 0o7777 & ~this.vol.umask) }, "open");
+    }
     const inode = await this.vol.namei.resolve(path, true, "open").catch((e) => {
       if (e instanceof FsError && e.code === "ENOENT") return undefined;
       throw e;
     });
+    if (!inode) {
+      // O_CREAT through a dangling symlink creates the link's target (as Linux does).
+      const link = await this.vol.lstat(path).catch(() => undefined);
+      if (link?.isSymbolicLink()) {
+        if (depth >= 40) throw new FsError("ELOOP", "too many levels of symbolic links", { syscall: "open", path });
+        const target = await this.vol.readlink(path);
+        const base = path.replace(/\/+$/, "");
+        const dir = base.slice(0, base.lastIndexOf("/")) || "/";
+        const next = target.startsWith("/") ? target : `${dir === "/" ? "" : dir}/${target}`;
+        return this.openForWrite(h, next, mode, false, depth + 1);
+      }
+    }
     if (inode) {
       if (exclusive) throw new FsError("EEXIST", "file already exists", { syscall: "open", path });
       if (inode.isDir) throw new FsError("EISDIR", "illegal operation on a directory", { syscall: "open", path });
