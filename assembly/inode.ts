@@ -16,7 +16,7 @@ import {
   I_UID_HIGH, I_GID_HIGH, I_EXTRA_ISIZE, I_CTIME_EXTRA, I_MTIME_EXTRA, I_ATIME_EXTRA, I_CRTIME,
   I_CRTIME_EXTRA, I_PROJID, I_GOOD_OLD_SIZE,
 } from "./ondisk/inode";
-import { INODE_FL_HUGE_FILE, S_IFMT, S_IFCHR, S_IFBLK } from "./ondisk/features";
+import { INODE_FL_HUGE_FILE, S_IFMT, S_IFCHR, S_IFBLK, S_IFREG } from "./ondisk/features";
 import { inodeCsumVerify, csumMetadataEnabled } from "./csum";
 import { geoInodeSize, geoBlockSize } from "./geometry";
 
@@ -44,6 +44,13 @@ export const INO_RDEV_MINOR: i32 = 19;
 export const INO_EXTRA_ISIZE: i32 = 20;
 export const INO_PROJID: i32 = 21;
 export const INO_RECORD_SLOTS: i32 = 24;
+
+let largeDir: bool = false;
+
+/** Per-volume decoding switches, set at mount: the large_dir feature. */
+export function inodeConfigure(hasLargeDir: bool): void {
+  largeDir = hasLargeDir;
+}
 
 // inodeDecode results (negated).
 export const INOE_EXTRA_ISIZE: i32 = 1;
@@ -84,7 +91,11 @@ export function inodeDecode(p: usize, ino: u32, out: usize, hugeFile: bool): i32
   store<f64>(out + (<usize>INO_MODE << 3), <f64>mode);
   store<f64>(out + (<usize>INO_UID << 3), <f64>(<u32>load<u16>(p + <usize>I_UID) | (<u32>load<u16>(p + <usize>I_UID_HIGH) << 16)));
   store<f64>(out + (<usize>INO_GID << 3), <f64>(<u32>load<u16>(p + <usize>I_GID) | (<u32>load<u16>(p + <usize>I_GID_HIGH) << 16)));
-  const size = <u64>load<u32>(p + <usize>I_SIZE_LO) | (<u64>load<u32>(p + <usize>I_SIZE_HIGH) << 32);
+  // i_size_high counts for regular files, and for directories only with large_dir (it
+  // was i_dir_acl once): as Linux reads it, so a stray high word cannot make a small
+  // directory look 2^40 bytes long.
+  let size = <u64>load<u32>(p + <usize>I_SIZE_LO);
+  if ((mode & <u32>S_IFMT) == <u32>S_IFREG || largeDir) size |= <u64>load<u32>(p + <usize>I_SIZE_HIGH) << 32;
   store<f64>(out + (<usize>INO_SIZE << 3), <f64>size);
   store<f64>(out + (<usize>INO_NLINK << 3), <f64>load<u16>(p + <usize>I_LINKS_COUNT));
   store<f64>(out + (<usize>INO_FLAGS << 3), <f64>flags);

@@ -68,6 +68,12 @@ export class Directories {
     return n;
   }
 
+  /** Blocks from lblk that are holes (0 when lblk is mapped): a walk skips them at once. */
+  private async holeRun(dir: Inode, lblk: number, blocks: number): Promise<number> {
+    const m = await this.vol.mapper.map(dir, lblk, blocks - lblk);
+    return m.phys < 0 || m.unwritten ? Math.max(1, m.len) : 0;
+  }
+
   /**
    * Load directory block lblk (pinned) and verify its checksum tail if it has one.
    * Returns undefined for a hole.
@@ -108,6 +114,11 @@ export class Directories {
     const blocks = this.blockCount(dir);
     let firstError: FsError | undefined;
     for (let lblk = 0; lblk < blocks; lblk++) {
+      const hole = await this.holeRun(dir, lblk, blocks);
+      if (hole) {
+        lblk += hole - 1;
+        continue;
+      }
       let ref;
       try {
         ref = await this.loadBlock(dir, lblk, "lookup");
@@ -144,6 +155,11 @@ export class Directories {
     const out: DirEntry[] = [];
     const u8 = () => this.vol.engine.u8;
     for (let lblk = 0; lblk < blocks; lblk++) {
+      const hole = await this.holeRun(dir, lblk, blocks);
+      if (hole) {
+        lblk += hole - 1;
+        continue;
+      }
       const ref = await this.loadBlock(dir, lblk, "scandir");
       if (!ref) continue;
       try {

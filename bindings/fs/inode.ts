@@ -38,6 +38,8 @@ export interface InodeGeometry {
   blockSize: number;
   hugeFile: boolean;
   groupCsum: boolean;
+  /** large_dir: directories may use i_size_high. */
+  largeDir?: boolean;
 }
 
 export class Inode {
@@ -129,6 +131,7 @@ export class InodeTable {
     for (const n of SLOT_NAMES) this.slots.set(n, engine.constant(n));
     this.idx = SLOT_NAMES.map((n) => this.slots.get(n)!);
     this.recView = new Float64Array(engine.x.memory.buffer, this.record, engine.constant("INO_RECORD_SLOTS"));
+    engine.x.inodeConfigure(geo.largeDir ? 1 : 0);
     this.reasons = {
       [engine.constant("INOE_EXTRA_ISIZE")]: "bad extra inode size",
       [engine.constant("INOE_CHECKSUM")]: "inode checksum mismatch",

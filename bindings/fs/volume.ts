@@ -167,6 +167,7 @@ export class Volume {
         blockSize: this.blockSize,
         hugeFile: sb.has("huge_file"),
         groupCsum,
+        largeDir: sb.has("large_dir"),
       },
       (g) => !this.badGroups.has(g),
     );

@@ -47,6 +47,8 @@ export interface Region {
   length: number;
   /** Owner inode and its generation (checksum seeds), group number for descriptors. */
   ino?: number;
+  /** For inodes: debugfs' type ("directory", "symlink", "regular" …). */
+  ftype?: string;
   gen?: number;
   group?: number;
 }
@@ -106,7 +108,7 @@ export async function locateRegions(img: BuiltImage): Promise<FuzzImage> {
     const f = facts.get(ino);
     const at = locs.get(ino);
     if (!f || at === undefined) continue;
-    if (ino !== 8) regions.push({ kind: "inode", offset: at, length: isz, ino, gen: f.generation });
+    if (ino !== 8) regions.push({ kind: "inode", offset: at, length: isz, ino, gen: f.generation, ftype: f.type });
     for (const m of f.metaBlocks) {
       regions.push({ kind: m.kind.startsWith("ETB") ? "extent" : "indirect", offset: m.block * bs, length: bs, ino, gen: f.generation });
     }
@@ -152,6 +154,8 @@ export interface Mutation {
 
 export interface CasePlan {
   index: number;
+  /** Directed cases (classic corruptions) have a name. */
+  name?: string;
   image: number;
   imageName: string;
   fixCsum: boolean;
@@ -195,7 +199,14 @@ export function planCase(images: readonly FuzzImage[], seed: number, index: numb
       }
       pick -= w;
     }
-    const candidates = img.regions.map((r, idx) => [r, idx] as const).filter(([r]) => r.kind === kind);
+    let candidates = img.regions.map((r, idx) => [r, idx] as const).filter(([r]) => r.kind === kind);
+    if (kind === "inode") {
+      // Most inodes are the big directory's empty files; aim at directories and symlinks too.
+      const t = rng.float();
+      const want = t < 0.35 ? "directory" : t < 0.5 ? "symlink" : null;
+      const some = want ? candidates.filter(([r]) => r.ftype === want) : [];
+      if (some.length) candidates = some;
+    }
     const [region, ri] = candidates[rng.int(candidates.length)]!;
     const ops: MutOp[] = [];
     const nops = rng.float() < 0.7 ? 1 : rng.range(2, 4);
@@ -233,6 +244,55 @@ function drawOp(rng: Rng, r: Region, img: FuzzImage): MutOp {
   const other = img.regions[rng.int(img.regions.length)]!;
   const length = Math.min(r.length, other.length);
   return { op: "copy", at: 0, from: other.offset, length };
+}
+
+/**
+ * Classic corruptions, aimed by path: each must end in an FsError quickly. `inoOf` maps
+ * (image index, path) to the inode number (from debugfs). On metadata_csum images the
+ * checksums are recomputed so the damage reaches the parser.
+ */
+export function directedPlans(images: readonly FuzzImage[], inoOf: (image: number, path: string) => number): CasePlan[] {
+  const plans: CasePlan[] = [];
+  const add = (name: string, image: number, pick: (r: Region) => boolean, ops: MutOp[]) => {
+    const ri = images[image]!.regions.findIndex(pick);
+    if (ri < 0) throw new Error(`directed case "${name}": no such region in ${images[image]!.name}`);
+    const r = images[image]!.regions[ri]!;
+    plans.push({ index: 1_000_000 + plans.length, name, image, imageName: images[image]!.name, fixCsum: images[image]!.metadataCsum, mutations: [{ region: ri, kind: r.kind, ops }] });
+  };
+  const inode = (image: number, path: string) => (r: Region) => r.kind === "inode" && r.ino === inoOf(image, path);
+  const block = (image: number, path: string, kind: RegionKind) => (r: Region) => r.kind === kind && r.ino === inoOf(image, path);
+  images.forEach((img, i) => {
+    const ext4 = img.regions.some((r) => r.kind === "extent");
+    add(`${img.name}: directory i_size_high set (no largedir)`, i, inode(i, "/modes/sticky"), [{ op: "u32", at: 0x6c, value: 0x3c }]);
+    add(`${img.name}: directory i_size_lo huge, blocks unchanged`, i, inode(i, "/deep"), [{ op: "u32", at: 0x4, value: 0x7ffff000 }]);
+    add(`${img.name}: first directory entry rec_len 0`, i, block(i, "/deep", "dir"), [{ op: "u16", at: 4, value: 0 }]);
+    add(`${img.name}: directory entry rec_len past the block`, i, block(i, "/deep", "dir"), [{ op: "u16", at: 16, value: 0xfffc }]);
+    add(`${img.name}: name_len longer than rec_len`, i, block(i, "/deep", "dir"), [{ op: "byte", at: 18, value: 0xff }]);
+    add(`${img.name}: htree indirect levels 7`, i, block(i, "/big", "dxroot"), [{ op: "byte", at: 0x1e, value: 7 }]);
+    add(`${img.name}: htree count 0`, i, block(i, "/big", "dxroot"), [{ op: "u16", at: 0x22, value: 0 }]);
+    add(`${img.name}: htree count > limit`, i, block(i, "/big", "dxroot"), [{ op: "u16", at: 0x22, value: 0xffff }]);
+    add(`${img.name}: htree leaf pointer past the directory`, i, block(i, "/big", "dxroot"), [{ op: "u32", at: 0x24, value: 0x00ffffff }]);
+    add(`${img.name}: symlink size 0`, i, inode(i, "/links/chain-1"), [{ op: "u32", at: 0x4, value: 0 }]);
+    add(`${img.name}: slow symlink size 70000`, i, inode(i, "/links/slow-200"), [{ op: "u32", at: 0x4, value: 70000 }]);
+    add(`${img.name}: file size 2^60`, i, inode(i, "/small/f012"), [{ op: "u32", at: 0x6c, value: 0x10000000 }]);
+    add(`${img.name}: inode mode 0 (no type)`, i, inode(i, "/small/f013"), [{ op: "u16", at: 0x0, value: 0 }]);
+    add(`${img.name}: root inode not a directory`, i, (r) => r.kind === "inode" && r.ino === 2, [{ op: "u16", at: 0x0, value: 0o100644 }]);
+    add(`${img.name}: superblock inodes per group 0`, i, (r) => r.kind === "sb", [{ op: "u32", at: 0x28, value: 0 }]);
+    add(`${img.name}: superblock log block size 9`, i, (r) => r.kind === "sb", [{ op: "u32", at: 0x18, value: 9 }]);
+    add(`${img.name}: group 0 inode table past the device`, i, (r) => r.kind === "gdt" && r.group === 0, [{ op: "u32", at: 0x8, value: 0x7fffffff }]);
+    if (ext4) {
+      add(`${img.name}: extent header depth 0x7fff`, i, inode(i, "/sparse/holes"), [{ op: "u16", at: 0x2e, value: 0x7fff }]);
+      add(`${img.name}: extent header entries > max`, i, inode(i, "/sparse/holes"), [{ op: "u16", at: 0x2a, value: 0xffff }]);
+      add(`${img.name}: extent index points at the inode table`, i, inode(i, "/sparse/holes"), [{ op: "u32", at: 0x38, value: 1 }]);
+      add(`${img.name}: extent leaf start past the device`, i, block(i, "/sparse/holes", "extent"), [{ op: "u32", at: 0x14, value: 0xfffffff0 }]);
+      add(`${img.name}: extent leaf length 0xffff`, i, block(i, "/sparse/holes", "extent"), [{ op: "u16", at: 0x10, value: 0xffff }]);
+      add(`${img.name}: extent leaf copied over by a directory block`, i, block(i, "/sparse/holes", "extent"), [{ op: "copy", at: 0, from: img.regions.find((r) => r.kind === "dir")!.offset, length: img.blockSize }]);
+    } else {
+      add(`${img.name}: indirect block full of 0xff`, i, (r) => r.kind === "indirect", [{ op: "fill", at: 0, length: img.blockSize, value: 0xff }]);
+      add(`${img.name}: direct block pointer past the device`, i, inode(i, "/small/f016"), [{ op: "u32", at: 0x28, value: 0xfffffff0 }]);
+    }
+  });
+  return plans;
 }
 
 /** Apply a plan to `bytes` (a copy of the pristine image). */
@@ -298,7 +358,7 @@ export function describePlan(plan: CasePlan, images: readonly FuzzImage[]): stri
     });
     return `${where}: ${ops.join(", ")}`;
   });
-  return `case ${plan.index} [${plan.imageName}${plan.fixCsum ? ", checksums recomputed" : ""}] ${parts.join("; ")}`;
+  return `case ${plan.name ? `"${plan.name}"` : plan.index} [${plan.imageName}${plan.fixCsum ? ", checksums recomputed" : ""}] ${parts.join("; ")}`;
 }
 
 // ---------------------------------------------------------------- the walker

@@ -8,7 +8,7 @@
  * that dies (uncaught error, out of its memory limit) is reported and replaced the same way.
  */
 import { Worker } from "node:worker_threads";
-import { describePlan, planCase, type FuzzImage } from "./fuzz-lib.ts";
+import { describePlan, planCase, type CasePlan, type FuzzImage } from "./fuzz-lib.ts";
 import type { CaseResult } from "./fuzz-worker.ts";
 
 export interface FuzzOptions {
@@ -24,6 +24,8 @@ export interface FuzzOptions {
   onProgress?: (done: number, total: number) => void;
   /** Self-test of the hang detector: the worker busy-loops forever on these case indexes. */
   spinCases?: number[];
+  /** Run these plans (directed cases) instead of drawing cases from the seed. */
+  plans?: CasePlan[];
 }
 
 export interface CaseFailure {
@@ -54,13 +56,14 @@ const ENTRY = new URL("./fuzz-worker.ts", import.meta.url).href;
 
 /** Run the cases; resolves with the summary (never rejects for a bad case). */
 export function runFuzz(o: FuzzOptions): Promise<FuzzSummary> {
-  const indexes = typeof o.cases === "number" ? Array.from({ length: o.cases }, (_, i) => i) : [...o.cases];
+  const given = new Map((o.plans ?? []).map((p) => [p.index, p]));
+  const indexes = o.plans ? [...given.keys()] : typeof o.cases === "number" ? Array.from({ length: o.cases }, (_, i) => i) : [...o.cases];
   const sum: FuzzSummary = {
     seed: o.seed, cases: indexes.length, workers: o.workers, ms: 0, mounted: 0, ops: 0, mountCodes: {}, casesWithCode: {},
     failures: [], hangs: [], slowest: [],
   };
   const t0 = performance.now();
-  const describe = (index: number) => describePlan(planCase(o.images, o.seed, index), o.images);
+  const describe = (index: number) => describePlan(given.get(index) ?? planCase(o.images, o.seed, index), o.images);
   let next = 0;
   let done = 0;
   let live = 0;
@@ -128,7 +131,7 @@ export function runFuzz(o: FuzzOptions): Promise<FuzzSummary> {
         }
         current = indexes[next++]!;
         timer = setTimeout(() => retire("hang", `no answer within ${o.caseTimeoutMs} ms (worker terminated)`), o.caseTimeoutMs);
-        w.postMessage({ index: current, spin: o.spinCases?.includes(current) === true });
+        w.postMessage({ index: current, spin: o.spinCases?.includes(current) === true, plan: given.get(current) });
       };
       w.on("message", (m: { type: string; result?: CaseResult }) => {
         if (dead) return;

@@ -7,7 +7,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import "../../bindings/node.ts";
 import { mount, MemoryDevice, FsError, type Volume } from "../../bindings/index.ts";
-import { planCase, applyPlan, walkVolume, classify, type FuzzImage } from "./fuzz-lib.ts";
+import { planCase, applyPlan, walkVolume, classify, type CasePlan, type FuzzImage } from "./fuzz-lib.ts";
 
 export interface CaseResult {
   index: number;
@@ -25,9 +25,9 @@ const FUZZ_CACHE_BYTES = 4 << 20;
 const data = workerData as { images: FuzzImage[]; bytes: Uint8Array[]; seed: number };
 const port = parentPort!;
 
-async function runCase(index: number): Promise<CaseResult> {
+async function runCase(index: number, given?: CasePlan): Promise<CaseResult> {
   const t0 = performance.now();
-  const plan = planCase(data.images, data.seed, index);
+  const plan = given ?? planCase(data.images, data.seed, index);
   const copy = data.bytes[plan.image]!.slice();
   applyPlan(copy, data.images[plan.image]!, plan);
   const res: CaseResult = { index, mounted: false, ops: 1, codes: {}, failures: [], ms: 0 };
@@ -58,9 +58,9 @@ async function runCase(index: number): Promise<CaseResult> {
   return res;
 }
 
-port.on("message", (msg: { index: number; spin?: boolean }) => {
+port.on("message", (msg: { index: number; spin?: boolean; plan?: CasePlan }) => {
   if (msg.spin) for (;;); // the pool's hang-detector self-test: only termination ends this
-  runCase(msg.index).then(
+  runCase(msg.index, msg.plan).then(
     (r) => port.postMessage({ type: "result", result: r }),
     (e) => port.postMessage({ type: "result", result: { index: msg.index, mounted: false, ops: 0, codes: {}, failures: [`harness error: ${(e as Error)?.stack ?? e}`], ms: 0 } }),
   );

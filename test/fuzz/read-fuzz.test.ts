@@ -6,6 +6,11 @@
  * may be thrown, no case may hang (per-case timeout, enforced by terminating the worker
  * thread), and the engine must not hide crashes behind EIO.
  *
+ * Besides the seeded cases, a fixed list of classic corruptions aimed by path (rec_len 0,
+ * htree depth/count/limit, extent header depth and counts, block pointers past the device,
+ * a directory with i_size_high set, symlink sizes, a root that is not a directory …) runs
+ * every time (directedPlans in fuzz-lib.ts).
+ *
  * So the fuzzer is not vacuous, the test also asserts that a good share of cases mount
  * (the damage reaches past mount) and that EFSCORRUPTED actually occurs; and, before any
  * of that, that the pristine images read back exactly like their source tree and that the
@@ -24,8 +29,8 @@ import "../../bindings/node.ts";
 import { mount, MemoryDevice, type Volume } from "../../bindings/index.ts";
 import { tempDir } from "../helpers/e2fsprogs.ts";
 import { walkHost, type TreeManifest } from "../helpers/fixtures.ts";
-import { htreeLevels } from "../helpers/image-oracle.ts";
-import { makeFuzzTree, buildFuzzImages, fixRegionCsum, walkVolume, type FuzzImage } from "./fuzz-lib.ts";
+import { htreeLevels, listImage } from "../helpers/image-oracle.ts";
+import { makeFuzzTree, buildFuzzImages, fixRegionCsum, walkVolume, directedPlans, type FuzzImage } from "./fuzz-lib.ts";
 import { runFuzz, formatSummary } from "./fuzz-pool.ts";
 
 const CASES = Number(process.env.FUZZ_CASES ?? 500);
@@ -128,6 +133,17 @@ describe("read fuzz", () => {
     expect(s.hangs[0]?.plan).toMatch(/^case 0 \[/);
     expect(s.hangs.length + s.failures.length + (s.mounted > 0 || Object.keys(s.mountCodes).length > 0 ? 1 : 0), "both cases accounted for").toBe(2);
   }, 60_000);
+
+  it("directed corruptions (classic ones, aimed by path) end in FsErrors, quickly", async () => {
+    const listings = await Promise.all(images.map((img) => listImage(img.path)));
+    const inoOf = (i: number, p: string) => listings[i]!.get(p)?.ino ?? -1;
+    const plans = directedPlans(images, inoOf);
+    const summary = await runFuzz({ images, bytes, seed: SEED, cases: 0, plans, workers: WORKERS, caseTimeoutMs: Math.min(CASE_TIMEOUT_MS, 10_000) });
+    console.log(formatSummary(summary).replace("read fuzz:", "directed cases:"));
+    const bad = [...summary.hangs.map((h) => `HANG ${h.plan}: ${h.messages[0]}`), ...summary.failures.map((f) => `${f.plan}: ${f.messages.join(" | ")}`)];
+    expect(bad, `${bad.length} of ${plans.length} directed cases broke the contract`).toEqual([]);
+    expect(summary.casesWithCode.EFSCORRUPTED ?? 0).toBeGreaterThan(plans.length / 3);
+  }, 300_000);
 
   const n = ONLY ? ONLY.length : CASES;
   it(`${n} corrupted images: only FsErrors, no hangs, and EFSCORRUPTED is reached`, async () => {
