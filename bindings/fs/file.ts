@@ -216,6 +216,8 @@ export class FileHandle {
     if (!usePos && (!Number.isSafeInteger(pos) || (pos as number) < 0)) throw new FsError("EINVAL", `bad position ${String(pos)}`, { syscall: "write", path: this.path });
     const vol = this.vol;
     if (vol.readOnly) throw new FsError("EROFS", "read-only volume", { syscall: "write", path: this.path });
+    // A zero-length write changes nothing, not even the times (as on Linux).
+    if (data.length === 0) return { bytesWritten: 0, buffer };
     let at = 0;
     await vol.metaLock.run(async () => {
       const s = await WState.load(vol, this.ino);
