@@ -170,7 +170,7 @@ export class FileData {
       while (l < first + n) {
         const m = await this.vol.mapper.map(s.asInode(), l, first + n - l);
         const len = Math.min(m.len, first + n - l);
-        const data = concat(lblks, map, l, len, bs);
+        const data = concat(map, l, len, bs);
         if (m.phys >= 0 && !m.unwritten) {
           await this.deviceWrite(m.phys, data);
         } else {
@@ -199,6 +199,21 @@ export class FileData {
       b += len;
     }
     return Math.max(from, end);
+  }
+
+  /**
+   * writeback that does not throw: on failure (ENOSPC) the data that found no blocks is
+   * dropped — it reads as a hole, never as stale bytes — and the error is returned. s then
+   * describes exactly what landed and must still be saved.
+   */
+  async writebackOrDrop(h: Handle, s: WState): Promise<unknown> {
+    try {
+      await this.writeback(h, s);
+      return undefined;
+    } catch (e) {
+      this.discard(s.ino);
+      return e ?? new FsError("EIO", "write-back failed", { syscall: "write" });
+    }
   }
 
   /** Forget buffered data of ino at and past lblk (truncate). */
@@ -244,7 +259,7 @@ export class FileData {
   }
 }
 
-function concat(_lblks: number[], map: Map<number, Uint8Array>, first: number, n: number, bs: number): Uint8Array {
+function concat(map: Map<number, Uint8Array>, first: number, n: number, bs: number): Uint8Array {
   if (n === 1) return map.get(first)!;
   const out = new Uint8Array(n * bs);
   for (let k = 0; k < n; k++) out.set(map.get(first + k)!, k * bs);

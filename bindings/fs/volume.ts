@@ -507,14 +507,10 @@ export class Volume {
       const h = new CacheHandle(this.cache);
       try {
         const s = await WState.load(this, ino);
-        try {
-          await this.fileData.writeback(h, s);
-        } catch (e) {
-          // ENOSPC at write-back: the data that found no blocks is dropped (it reads as a
-          // hole, never as stale bytes) and the inode is saved with what did land.
-          this.fileData.discard(ino);
+        const failure = await this.fileData.writebackOrDrop(h, s);
+        if (failure !== undefined) {
           await s.save(this, h);
-          throw e;
+          throw failure;
         }
         if (s.fields.nlink === 0) {
           await this.unlinkOrphan(h, ino);
@@ -562,13 +558,9 @@ export class Volume {
       const h = new CacheHandle(this.cache);
       try {
         const s = await WState.load(this, ino);
-        try {
-          await this.fileData.writeback(h, s);
-        } catch (e) {
-          // See lastClose: drop what found no blocks, keep the inode consistent, go on.
-          this.fileData.discard(ino);
-          failure ??= e;
-        }
+        // Every inode is written back even after one fails (??= would skip the call).
+        const f = await this.fileData.writebackOrDrop(h, s);
+        failure ??= f;
         await s.save(this, h);
       } finally {
         await h.stop();
