@@ -160,6 +160,11 @@ export class FileHandle {
     vol.countOpen(this.ino, 1);
   }
 
+  /** True while this handle is open for writing (remount to read-only refuses then). */
+  get writable(): boolean {
+    return this.mode.write && !this.closed;
+  }
+
   private check(syscall: string): void {
     if (this.closed) throw new FsError("EBADF", "file handle is closed", { syscall, path: this.path });
     this.vol.assertMounted(syscall, this.path);

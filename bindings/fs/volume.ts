@@ -9,9 +9,16 @@
  * a checksum mismatch is recorded as a warning; finally the root inode must be a
  * directory. Only then does mount() resolve.
  *
- * Read-only for now: the write path arrives with its own issue, so every volume is
- * mounted read-only and mutating calls answer EROFS. A volume whose journal needs
- * recovery mounts with a warning saying its newest changes may be missing.
+ * Read-write unless asked otherwise or the image forbids it (journal needing recovery,
+ * features we cannot write): then the volume is forced read-only, the reason is kept in
+ * `forcedReadOnly`, and a later remount({ readOnly: false }) answers EROFS with it.
+ *
+ * Lifecycle of a writable volume: mount → (freeze ⇄ thaw | remount ro ⇄ rw)* → unmount.
+ * The background machinery (lazy init, endio, inodegc) follows it through the Background
+ * seam (background.ts): started when the volume becomes writable, flushed before sync,
+ * statfs, freeze, remount and unmount, stopped when it stops being writable. freeze() holds
+ * metaLock until thaw(), so every metadata change (and every write, which takes metaLock)
+ * waits; reads go on.
  *
  * Concurrency: JS is single-threaded and the engine is re-entrant only between awaits;
  * each public method validates its arguments, then awaits block-cache reads. No method
@@ -36,6 +43,7 @@ import { Ops } from "./ops.ts";
 import { FileData } from "./data.ts";
 import { VolumeWriter, type WriteOptions } from "./volume_write.ts";
 import { WState, nowTime } from "./wstate.ts";
+import { Background } from "./background.ts";
 
 export interface MountOptions {
   readOnly?: boolean;
@@ -118,7 +126,10 @@ export class Volume {
   readonly namei: Namei;
   readonly blockSize: number;
   readonly groups: number;
-  readonly readOnly: boolean;
+  /** Why this volume can never be written (set at mount), or undefined. */
+  readonly forcedReadOnly: string | undefined;
+  /** Lazy init, endio and inodegc, driven through one lifecycle (background.ts). */
+  readonly background = new Background();
   /** Things a user should know about this volume (recovery pending, bad checksums …). */
   readonly warnings: string[] = [];
   /** Groups whose descriptor cannot be trusted (their inodes answer EFSCORRUPTED). */
@@ -128,6 +139,10 @@ export class Volume {
   /** Mode bits cleared on creation (MountOptions.umask). */
   readonly umask: number;
   private mounted = true;
+  private ro: boolean;
+  /** Set while frozen: releases the metaLock that freeze() holds. */
+  private frozenRelease: (() => void) | undefined;
+  private readonly options: MountOptions;
   private readonly handles = new Set<FileHandle>();
   /** Open handles per inode (an unlinked inode lives until its count drops to 0). */
   private readonly openCounts = new Map<number, number>();
@@ -141,6 +156,7 @@ export class Volume {
 
   private constructor(device: BlockDevice, engine: Engine, sb: Superblock, options: MountOptions, info: {
     readOnly: boolean;
+    forcedReadOnly: string | undefined;
     badGroups: Set<number>;
     warnings: string[];
     firstUnzeroed: number;
@@ -150,7 +166,9 @@ export class Volume {
     this.sb = sb;
     this.blockSize = sb.blockSize;
     this.groups = engine.x.geoGroupCount() as number;
-    this.readOnly = info.readOnly;
+    this.ro = info.readOnly;
+    this.forcedReadOnly = info.forcedReadOnly;
+    this.options = options;
     this.badGroups = info.badGroups;
     this.warnings.push(...info.warnings);
     this.firstUnzeroedGroup = info.firstUnzeroed;
@@ -175,11 +193,20 @@ export class Volume {
     this.dirs = new Directories(this);
     this.namei = new Namei(this);
     this.writer = new VolumeWriter(this);
-    if (!this.readOnly) {
-      this.writeParts = new WriteWiring(this);
-      this.ops = new Ops(this, this.writeParts);
-      this.fileData = new FileData(this, this.writeParts, Math.max(1 << 20, Math.floor((options.cacheBytes ?? DEFAULT_CACHE_BYTES) / 2)));
-    }
+    if (!this.ro) this.buildWriteParts();
+  }
+
+  /** True while the volume answers EROFS to changes (read-only mount or remount). */
+  get readOnly(): boolean {
+    return this.ro;
+  }
+
+  /** Create the write-path parts (at a read-write mount, or the first read-write remount). */
+  private buildWriteParts(): void {
+    if (this.writeParts) return;
+    this.writeParts = new WriteWiring(this);
+    this.ops = new Ops(this, this.writeParts);
+    this.fileData = new FileData(this, this.writeParts, Math.max(1 << 20, Math.floor((this.options.cacheBytes ?? DEFAULT_CACHE_BYTES) / 2)));
   }
 
   /** See mount(). */
@@ -214,8 +241,10 @@ export class Volume {
     const warnings: string[] = [];
     let readOnly = options.readOnly ?? false;
     const deviceRo = (device as { readOnly?: boolean }).readOnly === true;
+    let forcedReadOnly: string | undefined;
     const forceRo = (why: string) => {
       if (!readOnly) warnings.push(`mounted read-only: ${why}`);
+      forcedReadOnly ??= why;
       readOnly = true;
     };
     if (deviceRo) forceRo("the device is read-only");
@@ -267,10 +296,13 @@ export class Volume {
       const list = [...badGroups].slice(0, 8).join(", ");
       warnings.push(`${badGroups.size} group descriptor(s) point outside the volume (groups ${list}${badGroups.size > 8 ? ", …" : ""}): files there are unreadable`);
     }
-    const vol = new Volume(device, engine, sb, options, { readOnly, badGroups, warnings, firstUnzeroed });
+    const vol = new Volume(device, engine, sb, options, { readOnly, forcedReadOnly, badGroups, warnings, firstUnzeroed });
     const root = await vol.inodes.get(2);
     if (!root.isDir) throw new FsError("EFSCORRUPTED", "the root inode is not a directory", { syscall: "mount" });
-    if (!vol.readOnly) await vol.markMounted();
+    if (!vol.readOnly) {
+      await vol.markMounted();
+      vol.background.start();
+    }
     return vol;
   }
 
@@ -391,6 +423,7 @@ export class Volume {
 
   async statfs(): Promise<StatFs> {
     this.assertMounted("statfs");
+    if (!this.readOnly && this.background.isRunning) await this.background.flush();
     const sb = this.sb;
     const totals = this.readOnly ? undefined : this.writeParts.alloc.totals();
     const bfree = totals ? totals.freeBlocks : sb.freeBlocks;
@@ -415,7 +448,8 @@ export class Volume {
     return {
       cache: this.cache.stats(),
       openFiles: this.handles.size,
-      lazyInit: { groupsZeroed: this.firstUnzeroedGroup, groupsTotal: this.groups, running: false },
+      frozen: this.frozenRelease !== undefined,
+      ...this.background.stats(),
     };
   }
 
@@ -599,7 +633,8 @@ export class Volume {
   /** Write everything back and make it durable (device flush). */
   async sync(): Promise<void> {
     this.assertMounted("sync");
-    if (this.readOnly) return;
+    if (this.readOnly || this.frozenRelease) return;
+    await this.background.flush();
     await this.metaLock.run(async () => {
       await this.writebackData();
       await this.cache.flush();
@@ -611,16 +646,101 @@ export class Volume {
   /** Close every handle, write everything back, mark the volume clean. The device stays open. */
   async unmount(): Promise<void> {
     if (!this.mounted) return;
+    if (this.frozenRelease) await this.thaw();
     for (const fh of [...this.handles]) await fh.close();
     if (!this.readOnly) {
-      await this.metaLock.run(async () => {
-        await this.writebackData();
-        await this.cache.flush();
-        await this.writeSuper(true);
-        await this.device.flush();
-      });
+      try {
+        await this.background.flush();
+      } finally {
+        await this.background.stop();
+      }
+      await this.metaLock.run(() => this.writeBackAll(true));
     }
     this.mounted = false;
+  }
+
+  /** Everything buffered to the device, superblock marked clean or not, then a device flush. Caller holds metaLock. */
+  private async writeBackAll(clean: boolean): Promise<void> {
+    await this.writebackData();
+    await this.cache.flush();
+    await this.writeSuper(clean);
+    await this.device.flush();
+  }
+
+  /**
+   * Make the image on the device consistent and keep it so until thaw(): background work is
+   * flushed and stopped, everything written back, the superblock marked clean, and metaLock
+   * held so every change waits. Reads go on. EBUSY if already frozen.
+   */
+  async freeze(): Promise<void> {
+    this.assertMounted("freeze");
+    if (this.frozenRelease) throw new FsError("EBUSY", "the volume is already frozen", { syscall: "freeze" });
+    if (this.readOnly) {
+      this.frozenRelease = await this.metaLock.lock();
+      return;
+    }
+    await this.background.flush();
+    await this.background.stop();
+    const release = await this.metaLock.lock();
+    try {
+      await this.writeBackAll(true);
+    } catch (e) {
+      release();
+      this.background.start();
+      throw e;
+    }
+    this.frozenRelease = release;
+  }
+
+  /** Undo freeze(): the superblock goes back to "not clean", changes and background work resume. EINVAL if not frozen. */
+  async thaw(): Promise<void> {
+    this.assertMounted("thaw");
+    const release = this.frozenRelease;
+    if (!release) throw new FsError("EINVAL", "the volume is not frozen", { syscall: "thaw" });
+    this.frozenRelease = undefined;
+    try {
+      if (!this.readOnly) {
+        await this.writeSuper(false);
+        await this.device.flush();
+      }
+    } finally {
+      release();
+    }
+    if (!this.readOnly) this.background.start();
+  }
+
+  /**
+   * Switch between read-only and read-write without unmounting. To read-only: EBUSY while a
+   * file is open for writing; everything is written back and the volume marked clean. To
+   * read-write: EROFS when the image or device forbids writing (forcedReadOnly says why).
+   */
+  async remount(options: { readOnly?: boolean } = {}): Promise<void> {
+    this.assertMounted("remount");
+    if (options === null || typeof options !== "object" || (options.readOnly !== undefined && typeof options.readOnly !== "boolean")) {
+      throw new FsError("EINVAL", "remount options must be { readOnly?: boolean }", { syscall: "remount" });
+    }
+    if (this.frozenRelease) throw new FsError("EBUSY", "the volume is frozen", { syscall: "remount" });
+    const wantRo = options.readOnly ?? false;
+    if (wantRo === this.ro) return;
+    if (wantRo) {
+      if ([...this.handles].some((fh) => fh.writable)) {
+        throw new FsError("EBUSY", "a file is open for writing", { syscall: "remount" });
+      }
+      await this.background.flush();
+      await this.background.stop();
+      await this.metaLock.run(async () => {
+        await this.writeBackAll(true);
+        this.ro = true;
+      });
+      return;
+    }
+    if (this.forcedReadOnly) throw new FsError("EROFS", `cannot write this volume: ${this.forcedReadOnly}`, { syscall: "remount" });
+    await this.metaLock.run(async () => {
+      this.buildWriteParts();
+      await this.markMounted();
+      this.ro = false;
+    });
+    this.background.start();
   }
 }
 
