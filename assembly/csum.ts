@@ -516,8 +516,10 @@ export function jsbCsumVerify(jsbPtr: usize): bool {
 /** The orphan-file block checksum (0 without a valid context). */
 export function orphanBlockCsumCompute(blockPtr: usize, ino: u32, generation: u32, phys: f64): u32 {
   if (!ctxValid || ctxBlockSize < 16) return 0;
+  // The seed first: inodeSeed stages its integers in `scratch` too.
+  const seed = inodeSeed(ino, generation);
   store<u64>(scratch, <u64>phys);
-  const c = crc32cUpdate(inodeSeed(ino, generation), scratch, 8);
+  const c = crc32cUpdate(seed, scratch, 8);
   return crc32cUpdate(c, blockPtr, <usize>(ctxBlockSize - 8));
 }
 

@@ -633,7 +633,9 @@ export class Volume {
     await this.background.flush();
     await this.metaLock.run(async () => {
       await this.writebackData();
-      await this.cache.flush();
+      // One device flush for the blocks and the superblock: s_last_orphan must never be
+      // durable later than the inode-table changes that rely on it (or earlier).
+      await this.cache.writeback({ all: true });
       await this.writeSuper(false);
       await this.device.flush();
     });
@@ -658,7 +660,7 @@ export class Volume {
   /** Everything buffered to the device, superblock marked clean or not, then a device flush. Caller holds metaLock. */
   private async writeBackAll(clean: boolean): Promise<void> {
     await this.writebackData();
-    await this.cache.flush();
+    await this.cache.writeback({ all: true });
     await this.writeSuper(clean);
     await this.device.flush();
   }
