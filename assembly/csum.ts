@@ -507,3 +507,37 @@ export function jsbCsumVerify(jsbPtr: usize): bool {
   if (<i32>load<u8>(jsbPtr + JSB_CHECKSUM_TYPE) != JBD2_CRC32C_CHKSUM) return false;
   return bswap<u32>(load<u32>(jsbPtr + JSB_CHECKSUM)) == jsbCsumCompute(jsbPtr);
 }
+
+// ── orphan_file blocks ────────────────────────────────────────────────────────────────
+// Each block of the orphan file is an array of le32 inode numbers followed by an 8-byte
+// tail (magic, checksum). The checksum covers the orphan file's inode seed, the block's
+// physical number as le64, and the entries (everything before the tail).
+
+/** The orphan-file block checksum (0 without a valid context). */
+export function orphanBlockCsumCompute(blockPtr: usize, ino: u32, generation: u32, phys: f64): u32 {
+  if (!ctxValid || ctxBlockSize < 16) return 0;
+  // The seed first: inodeSeed stages its integers in `scratch` too.
+  const seed = inodeSeed(ino, generation);
+  store<u64>(scratch, <u64>phys);
+  const c = crc32cUpdate(seed, scratch, 8);
+  return crc32cUpdate(c, blockPtr, <usize>(ctxBlockSize - 8));
+}
+
+/** Store the tail magic and (with metadata_csum) the checksum. */
+export function orphanBlockCsumSet(blockPtr: usize, ino: u32, generation: u32, phys: f64): bool {
+  if (!ctxValid || ctxBlockSize < 16) return false;
+  store<u32>(blockPtr + <usize>(ctxBlockSize - 8), ORPHAN_BLOCK_MAGIC);
+  if (ctxMetadata) store<u32>(blockPtr + <usize>(ctxBlockSize - 4), orphanBlockCsumCompute(blockPtr, ino, generation, phys));
+  return true;
+}
+
+/** True if the tail magic is right and (with metadata_csum) the checksum matches. */
+export function orphanBlockCsumVerify(blockPtr: usize, ino: u32, generation: u32, phys: f64): bool {
+  if (!ctxValid || ctxBlockSize < 16) return false;
+  if (load<u32>(blockPtr + <usize>(ctxBlockSize - 8)) != ORPHAN_BLOCK_MAGIC) return false;
+  if (!ctxMetadata) return true;
+  return load<u32>(blockPtr + <usize>(ctxBlockSize - 4)) == orphanBlockCsumCompute(blockPtr, ino, generation, phys);
+}
+
+/** ob_magic of an orphan-file block tail. */
+export const ORPHAN_BLOCK_MAGIC: u32 = 0x0b10ca04;

@@ -49,6 +49,8 @@ export interface WriteParts {
   isOpen(ino: number): boolean;
   /** Put an unlinked-but-open inode on the orphan list. */
   addOrphan(h: Handle, s: WState): Promise<void>;
+  /** Queue a closed inode with no links for background freeing (true), or not (false: free now). */
+  deferRelease(h: Handle, s: WState): Promise<boolean>;
 }
 
 export function fileTypeOf(mode: number): number {
@@ -231,6 +233,7 @@ export class Ops {
       await s.save(this.vol, h);
       return;
     }
+    if (await this.parts.deferRelease(h, s)) return;
     await this.release(h, s);
   }
 

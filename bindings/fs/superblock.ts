@@ -145,6 +145,15 @@ export class Superblock {
     return (word & bit) !== 0;
   }
 
+  /** Clear the named feature bit in memory (written with the next superblock write). Caller holds metaLock. */
+  clearFeature(feature: string): void {
+    const f = FEATURES.find(([, n]) => n === feature);
+    if (!f) return;
+    const bit = this.engine.constant(f[2]) >>> 0;
+    const field = f[0] === "compat" ? "SB_FEATURE_COMPAT" : f[0] === "incompat" ? "SB_FEATURE_INCOMPAT" : "SB_FEATURE_RO_COMPAT";
+    this.set32(field, (this.u32(field) & ~bit) >>> 0);
+  }
+
   /** Every feature set, by name; unknown bits as "FEATURE_<word>_0x…". */
   features(): string[] {
     const out: string[] = [];

@@ -44,6 +44,8 @@ import { FileData } from "./data.ts";
 import { VolumeWriter, type WriteOptions } from "./volume_write.ts";
 import { WState, nowTime } from "./wstate.ts";
 import { Background } from "./background.ts";
+import { InodeGc, inodegcLanes } from "../sched/inodegc.ts";
+import { completeOrphans } from "./orphan.ts";
 
 export interface MountOptions {
   readOnly?: boolean;
@@ -86,6 +88,7 @@ function checkOptions(o: MountOptions): void {
   if (o.initItable !== undefined && o.initItable !== false && !(typeof o.initItable === "number" && o.initItable >= 0)) {
     throw badOption(`bad initItable ${String(o.initItable)}: expected a number ≥ 0 or false`);
   }
+  inodegcLanes(o.inodegc);
 }
 
 const SB_REASONS: Record<string, string> = {
@@ -207,6 +210,7 @@ export class Volume {
     this.writeParts = new WriteWiring(this);
     this.ops = new Ops(this, this.writeParts);
     this.fileData = new FileData(this, this.writeParts, Math.max(1 << 20, Math.floor((this.options.cacheBytes ?? DEFAULT_CACHE_BYTES) / 2)));
+    if (this.options.inodegc !== false) this.background.add(new InodeGc(this, inodegcLanes(this.options.inodegc)));
   }
 
   /** See mount(). */
@@ -258,7 +262,7 @@ export class Volume {
       if (sb.has(f)) forceRo(`writing volumes with ${f} is not supported`);
     }
     if (!sb.has("extent")) forceRo("writing ext2/ext3 volumes (no extent feature) is not supported");
-    if (sb.lastOrphan !== 0 || sb.has("orphan_present")) {
+    if (readOnly && (sb.lastOrphan !== 0 || sb.has("orphan_present"))) {
       warnings.push("the volume has unfinished deletions (orphan inodes) that a read-write mount will complete");
     }
 
@@ -301,6 +305,7 @@ export class Volume {
     if (!root.isDir) throw new FsError("EFSCORRUPTED", "the root inode is not a directory", { syscall: "mount" });
     if (!vol.readOnly) {
       await vol.markMounted();
+      await completeOrphans(vol);
       vol.background.start();
     }
     return vol;
@@ -537,8 +542,8 @@ export class Volume {
    */
   async lastClose(ino: number): Promise<void> {
     if (this.readOnly) return;
+    const h = new CacheHandle(this.cache);
     await this.metaLock.run(async () => {
-      const h = new CacheHandle(this.cache);
       try {
         const s = await WState.load(this, ino);
         const failure = await this.fileData.writebackOrDrop(h, s);
@@ -547,8 +552,10 @@ export class Volume {
           throw failure;
         }
         if (s.fields.nlink === 0) {
-          await this.unlinkOrphan(h, ino);
           this.fileData.discard(ino);
+          // Already on the orphan list (since its unlink): inodegc frees it later, or now.
+          if (await this.writeParts.deferRelease(h, s)) return;
+          await this.writeParts.orphans.remove(h, s);
           await this.ops.release(h, s);
         } else {
           await s.save(this, h);
@@ -557,26 +564,15 @@ export class Volume {
         await h.stop();
       }
     });
+    await this.writeParts.settle(h);
   }
 
-  /** Remove ino from the on-disk orphan chain (superblock → dtime → dtime …). */
-  private async unlinkOrphan(h: CacheHandle, ino: number): Promise<void> {
-    let prev: WState | undefined;
-    let cur = this.sb.lastOrphan;
-    for (let hops = 0; cur !== 0 && hops < 1 << 20; hops++) {
-      const s = await WState.load(this, cur);
-      if (cur === ino) {
-        if (prev) {
-          prev.fields.dtime = s.fields.dtime;
-          await prev.save(this, h);
-        } else {
-          this.setLastOrphan(s.fields.dtime);
-        }
-        return;
-      }
-      prev = s;
-      cur = s.fields.dtime;
-    }
+  /** Resize the inodegc lanes (1..64); a removed lane's queue moves to a remaining one. EINVAL with inodegc off. */
+  setLanes(n: number): void {
+    this.assertMounted("setLanes");
+    const gc = this.background.get<InodeGc>("inodegc");
+    if (!gc) throw new FsError("EINVAL", "inodegc is off on this volume", { syscall: "setLanes" });
+    gc.setLanes(n);
   }
 
   /** Write back buffered file data when it exceeds its budget. Caller holds metaLock. */
@@ -637,7 +633,9 @@ export class Volume {
     await this.background.flush();
     await this.metaLock.run(async () => {
       await this.writebackData();
-      await this.cache.flush();
+      // One device flush for the blocks and the superblock: s_last_orphan must never be
+      // durable later than the inode-table changes that rely on it (or earlier).
+      await this.cache.writeback({ all: true });
       await this.writeSuper(false);
       await this.device.flush();
     });
@@ -662,7 +660,7 @@ export class Volume {
   /** Everything buffered to the device, superblock marked clean or not, then a device flush. Caller holds metaLock. */
   private async writeBackAll(clean: boolean): Promise<void> {
     await this.writebackData();
-    await this.cache.flush();
+    await this.cache.writeback({ all: true });
     await this.writeSuper(clean);
     await this.device.flush();
   }
@@ -740,6 +738,7 @@ export class Volume {
       await this.markMounted();
       this.ro = false;
     });
+    await completeOrphans(this);
     this.background.start();
   }
 }

@@ -83,8 +83,8 @@ export class VolumeWriter {
     const vol = this.vol;
     vol.assertMounted(syscall, path);
     if (vol.readOnly) throw new FsError("EROFS", "read-only volume", { syscall, path });
-    return vol.metaLock.run(async () => {
-      const h = new CacheHandle(vol.cache);
+    const h = new CacheHandle(vol.cache);
+    const out = await vol.metaLock.run(async () => {
       try {
         return await fn(h);
       } finally {
@@ -92,6 +92,9 @@ export class VolumeWriter {
         await vol.maybeWriteback();
       }
     });
+    // Backpressure from inodegc is waited for here, once metaLock is free for its worker.
+    await vol.writeParts.settle(h);
+    return out;
   }
 
   async mkdir(path: string, options?: { recursive?: boolean; mode?: number | string } | number): Promise<string | undefined> {

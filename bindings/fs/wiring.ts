@@ -21,11 +21,15 @@ import type { Volume } from "./volume.ts";
 import type { WState } from "./wstate.ts";
 import type { WriteParts } from "./ops.ts";
 import type { DataParts } from "./data.ts";
+import { OrphanList } from "./orphan.ts";
+import type { InodeGc } from "../sched/inodegc.ts";
 
 export class WriteWiring implements WriteParts, DataParts {
   readonly alloc: Allocator;
   readonly dirs: DirWriter;
   readonly treeStats: ExtentTreeStats = newExtentTreeStats();
+  /** The on-disk orphan chain (unlinked-but-open and queued inodes). */
+  readonly orphans: OrphanList;
   private readonly vol: Volume;
   private readonly bs: number;
   private readonly INDEX_FL: number;
@@ -36,6 +40,7 @@ export class WriteWiring implements WriteParts, DataParts {
     this.bs = vol.blockSize;
     this.alloc = new Allocator(vol);
     this.dirs = new DirWriter(vol);
+    this.orphans = new OrphanList(vol);
     this.INDEX_FL = vol.engine.constant("INODE_FL_INDEX") >>> 0;
     this.EXTENTS_FL = vol.engine.constant("INODE_FL_EXTENTS") >>> 0;
   }
@@ -132,10 +137,25 @@ export class WriteWiring implements WriteParts, DataParts {
   isOpen(ino: number): boolean {
     return this.vol.isOpen(ino);
   }
-  async addOrphan(_h: Handle, s: WState): Promise<void> {
-    // Classic orphan chain: the superblock names the first, each inode's dtime the next.
-    s.fields.dtime = this.vol.sb.lastOrphan;
-    this.vol.setLastOrphan(s.ino);
+  async addOrphan(h: Handle, s: WState): Promise<void> {
+    await this.orphans.add(h, s);
+  }
+  /**
+   * inodegc on: hand s (no links, no open handle) to the background freer — on the orphan
+   * list in this transaction (unless already there), saved, queued — and return true.
+   * inodegc off: false, the caller frees it now. Caller holds metaLock inside h.
+   */
+  async deferRelease(h: Handle, s: WState): Promise<boolean> {
+    const gc = this.vol.background.get<InodeGc>("inodegc");
+    if (!gc) return false;
+    await this.orphans.add(h, s);
+    await s.save(this.vol, h);
+    gc.queue(h, s.ino);
+    return true;
+  }
+  /** After transaction h released metaLock: backpressure owed by its deferRelease, if any. */
+  settle(h: Handle): Promise<void> {
+    return this.vol.background.get<InodeGc>("inodegc")?.settle(h) ?? Promise.resolve();
   }
 
   // ---- DataParts ----

@@ -1,0 +1,336 @@
+/**
+ * Deferred inode inactivation ("inodegc"): unlink returns once the name is gone and the
+ * inode is on the orphan list; background lanes free the blocks and the inode later.
+ *
+ * Why: freeing a file with thousands of extents is thousands of bitmap and tree updates.
+ * Doing that inside unlink makes deleting a VM image or a build tree block the caller for
+ * as long as the free takes. XFS answers with per-CPU queues drained by workers (seed
+ * 004); here lanes stand in for CPUs. Crash safety comes from ext4's orphan list: the
+ * transaction that drops the last link (or, for an open file, the one that dropped it
+ * earlier) already put the inode on the list, so whatever the queues held when the machine
+ * stopped, the next mount finishes it (fs/orphan.ts completeOrphans).
+ *
+ * The life of a queued inode:
+ *   queue()       last link gone and no open handle → NEED_INACTIVE, pushed on the lane of
+ *                 its allocation group (locality: its blocks and bitmap are near each
+ *                 other). More than SCHEDULE_AT queued on a lane starts the worker now;
+ *                 otherwise an idle timer (IDLE_DELAY_MS) starts it, so a few inodes do
+ *                 not wait forever. More than THROTTLE_AT makes the caller wait for that
+ *                 lane's worker once its transaction is over (settle), so a burst cannot
+ *                 build an unbounded backlog.
+ *   worker        takes the lane's whole list at once (the count drops to 0), flags every
+ *                 inode INACTIVATING, and frees each through fs/orphan.ts inactivate():
+ *                 extents in bounded batches (one transaction each, so other operations
+ *                 interleave), then the inode, off the orphan list, out of the inode cache.
+ *   grab()        an inode number looked up while NEED_INACTIVE with no links is ENOENT
+ *                 (it can never be re-grabbed); with links (not produced by this engine,
+ *                 kept for the rule) every lane is kicked and the lookup retried;
+ *                 INACTIVATING waits for the free. Paths cannot reach such inodes at all:
+ *                 the transaction that queues an inode is the one that removed its last
+ *                 name, and hard links and rename targets are found by name.
+ *
+ * Lifecycle (fs/background.ts): start() lets workers run; flush() drains every lane;
+ * stop() keeps inodes queueing but runs nothing (a worker stops between batches, its
+ * unfinished inode goes back to the head of its lane still on the orphan list). Shrinking
+ * the lanes (setLanes) folds each removed lane's queue into a remaining one and schedules
+ * it, like XFS moving a dead CPU's list.
+ *
+ * Locking: queue() runs inside an operation's transaction, under metaLock: it only touches
+ * JS state. Workers, flush(), settle() and grab() run without metaLock; a worker takes it
+ * once per batch (inside inactivate()), so flush may wait for workers without deadlock.
+ */
+import { FsError } from "../fs/errors.ts";
+import type { BackgroundService } from "../fs/background.ts";
+import type { Volume } from "../fs/volume.ts";
+import { inactivate, BATCH_EXTENTS } from "../fs/orphan.ts";
+
+/** A lane with more than this many queued inodes starts its worker at once. */
+export const SCHEDULE_AT = 32;
+/** A lane with more than this many queued inodes makes the queuing caller wait. */
+export const THROTTLE_AT = 256;
+/** A lane below SCHEDULE_AT is drained this long after its first queued inode. */
+export const IDLE_DELAY_MS = 5;
+/** Upper bound for setLanes / the lanes option. */
+export const MAX_LANES = 64;
+
+export type InodeGcOptions = boolean | { lanes?: number } | undefined;
+
+const NEED_INACTIVE = 1;
+const INACTIVATING = 2;
+
+interface Lane {
+  items: number[];
+  run: Promise<void> | undefined;
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
+
+export interface InodeGcStats {
+  lanes: number;
+  queued: number[];
+  /** Callers made to wait for a lane's worker (backpressure). */
+  throttled: number;
+  /** Inodes freed. */
+  inactivated: number;
+  /** Transactions the workers committed (a big file takes several). */
+  batches: number;
+  /** Worker runs started. */
+  runs: number;
+  /** Lookups answered ENOENT because the inode was queued. */
+  lookupsRefused: number;
+  errors: number;
+  running: boolean;
+}
+
+function checkLanes(n: unknown, syscall: string): number {
+  if (!(typeof n === "number" && Number.isInteger(n) && n >= 1 && n <= MAX_LANES)) {
+    throw new FsError("EINVAL", `bad inodegc lane count ${String(n)}: expected 1 to ${MAX_LANES}`, { syscall });
+  }
+  return n;
+}
+
+/** Lane count from the mount option (validated; EINVAL on nonsense). */
+export function inodegcLanes(option: InodeGcOptions): number {
+  if (option === undefined || option === true) return 4;
+  if (option === false) return 0;
+  if (option === null || typeof option !== "object") {
+    throw new FsError("EINVAL", "inodegc must be a boolean or { lanes?: number }", { syscall: "mount" });
+  }
+  return option.lanes === undefined ? 4 : checkLanes(option.lanes, "mount");
+}
+
+export class InodeGc implements BackgroundService {
+  readonly name = "inodegc";
+  private readonly vol: Volume;
+  private lanes: Lane[] = [];
+  /** Workers of lanes removed by setLanes, still finishing the list they took. */
+  private readonly retired = new Set<Promise<void>>();
+  private readonly state = new Map<number, number>();
+  /** Per-inode completion, for lookups that wait on an INACTIVATING inode. */
+  private readonly done = new Map<number, { promise: Promise<void>; resolve: () => void }>();
+  /** Transactions whose queue() overfilled a lane: the lane their caller must wait for. */
+  private readonly owed = new WeakMap<object, Lane>();
+  private running = false;
+  private startWaiters: (() => void)[] = [];
+  private failure: unknown;
+  private readonly inodesPerGroup: number;
+  private readonly counters = { throttled: 0, inactivated: 0, batches: 0, runs: 0, lookupsRefused: 0, errors: 0 };
+
+  /** Created by Volume.buildWriteParts when the inodegc option is not false. */
+  constructor(vol: Volume, lanes: number) {
+    this.vol = vol;
+    this.inodesPerGroup = vol.engine.x.geoInodesPerGroup() as number;
+    for (let i = 0; i < checkLanes(lanes, "mount"); i++) this.lanes.push(this.newLane());
+  }
+
+  private newLane(): Lane {
+    return { items: [], run: undefined, timer: undefined };
+  }
+
+  get laneCount(): number {
+    return this.lanes.length;
+  }
+
+  /** Total inodes waiting (not yet taken by a worker). */
+  get backlog(): number {
+    return this.lanes.reduce((n, l) => n + l.items.length, 0);
+  }
+
+  private laneOf(ino: number): Lane {
+    const group = Math.floor((ino - 1) / this.inodesPerGroup);
+    return this.lanes[group % this.lanes.length]!;
+  }
+
+  /**
+   * Queue ino (nlink 0, no open handle, already on the orphan list in transaction h) for
+   * freeing. Called inside h under metaLock; the caller's wait, if any, is settle(h).
+   */
+  queue(h: object, ino: number): void {
+    if (this.state.has(ino)) return;
+    this.state.set(ino, NEED_INACTIVE);
+    const lane = this.laneOf(ino);
+    lane.items.push(ino);
+    if (lane.items.length > THROTTLE_AT) this.owed.set(h, lane);
+    this.schedule(lane);
+  }
+
+  /** After transaction h released metaLock: wait for the lane its queue() overfilled, if any. */
+  async settle(h: object): Promise<void> {
+    const lane = this.owed.get(h);
+    if (!lane) return;
+    this.owed.delete(h);
+    this.counters.throttled++;
+    do {
+      if (!this.running) await new Promise<void>((r) => this.startWaiters.push(r));
+      // Joins the worker start() may already have launched: the caller waits for its run.
+      await this.kick(lane);
+    } while (lane.items.length > THROTTLE_AT && this.lanes.includes(lane));
+  }
+
+  /** Start the lane's worker now (over SCHEDULE_AT) or after the idle delay. */
+  private schedule(lane: Lane): void {
+    if (!this.running || lane.run || lane.items.length === 0) return;
+    if (lane.items.length > SCHEDULE_AT) {
+      void this.kick(lane);
+      return;
+    }
+    lane.timer ??= setTimeout(() => {
+      lane.timer = undefined;
+      void this.kick(lane);
+    }, IDLE_DELAY_MS);
+  }
+
+  /** Run the lane's worker (or join the running one); resolves when it stops. */
+  private kick(lane: Lane): Promise<void> {
+    if (lane.timer) {
+      clearTimeout(lane.timer);
+      lane.timer = undefined;
+    }
+    if (lane.run) return lane.run;
+    if (!this.running || lane.items.length === 0) return Promise.resolve();
+    this.counters.runs++;
+    const run = this.work(lane).finally(() => {
+      lane.run = undefined;
+      if (this.lanes.includes(lane)) this.schedule(lane);
+    });
+    lane.run = run;
+    return run;
+  }
+
+  /** The worker: take the whole list, free each inode, repeat while more arrived. */
+  private async work(lane: Lane): Promise<void> {
+    while (this.running && lane.items.length) {
+      const list = lane.items;
+      lane.items = [];
+      for (const ino of list) this.state.set(ino, INACTIVATING);
+      for (let i = 0; i < list.length; i++) {
+        const ino = list[i]!;
+        if (!this.running) {
+          // Stopped: the rest go back, ahead of anything queued meanwhile.
+          const rest = list.slice(i);
+          for (const r of rest) this.state.set(r, NEED_INACTIVE);
+          lane.items = rest.concat(lane.items);
+          return;
+        }
+        let finished = false;
+        let failed = false;
+        try {
+          finished = await inactivate(this.vol, ino, {
+            batchExtents: BATCH_EXTENTS,
+            keepGoing: () => this.running,
+            onBatch: () => void this.counters.batches++,
+          });
+        } catch (e) {
+          // The inode stays on the orphan list; the next mount retries it.
+          this.counters.errors++;
+          this.failure ??= e;
+          failed = true;
+        }
+        if (finished || failed) {
+          this.state.delete(ino);
+          if (finished) this.counters.inactivated++;
+          const d = this.done.get(ino);
+          this.done.delete(ino);
+          d?.resolve();
+        } else {
+          const rest = list.slice(i);
+          for (const r of rest) this.state.set(r, NEED_INACTIVE);
+          lane.items = rest.concat(lane.items);
+          return;
+        }
+      }
+    }
+  }
+
+  /**
+   * Lookup by inode number: ENOENT for a queued unlinked inode, wait for one being freed.
+   * Call without metaLock (it may wait for a worker).
+   */
+  async grab(ino: number): Promise<void> {
+    for (let tries = 0; tries < 1000; tries++) {
+      const st = this.state.get(ino);
+      if (st === undefined) return;
+      if (st === NEED_INACTIVE) {
+        const inode = await this.vol.inodes.get(ino);
+        if (inode.nlink === 0) {
+          this.counters.lookupsRefused++;
+          throw new FsError("ENOENT", `inode ${ino} is unlinked and queued for freeing`, { syscall: "iget" });
+        }
+        await Promise.all(this.lanes.map((l) => this.kick(l)));
+        continue;
+      }
+      let d = this.done.get(ino);
+      if (!d) {
+        let resolve!: () => void;
+        const promise = new Promise<void>((r) => (resolve = r));
+        d = { promise, resolve };
+        this.done.set(ino, d);
+      }
+      await d.promise;
+    }
+  }
+
+  /** Resize to n lanes (1..MAX_LANES); removed lanes' queues fold into the rest and run. */
+  setLanes(n: number): void {
+    checkLanes(n, "setLanes");
+    while (this.lanes.length < n) this.lanes.push(this.newLane());
+    if (this.lanes.length === n) return;
+    const removed = this.lanes.splice(n);
+    for (let i = 0; i < removed.length; i++) {
+      const old = removed[i]!;
+      if (old.timer) clearTimeout(old.timer);
+      old.timer = undefined;
+      const into = this.lanes[(n + i) % n]!;
+      into.items.push(...old.items);
+      old.items = [];
+      if (old.run) {
+        const r = old.run;
+        this.retired.add(r);
+        void r.finally(() => this.retired.delete(r));
+      }
+      // Folded work runs now rather than after the idle delay.
+      if (this.running && into.items.length) void this.kick(into);
+    }
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    const waiters = this.startWaiters;
+    this.startWaiters = [];
+    for (const w of waiters) w();
+    for (const l of this.lanes) this.schedule(l);
+  }
+
+  async flush(): Promise<void> {
+    for (;;) {
+      const inFlight = [...this.retired, ...this.lanes.flatMap((l) => (l.run ? [l.run] : []))];
+      if (this.running && this.backlog > 0) {
+        await Promise.all([...this.retired, ...this.lanes.map((l) => this.kick(l))]);
+        continue;
+      }
+      if (inFlight.length === 0) break;
+      await Promise.all(inFlight);
+    }
+    const f = this.failure;
+    this.failure = undefined;
+    if (f !== undefined) throw f;
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    for (const l of this.lanes) {
+      if (l.timer) clearTimeout(l.timer);
+      l.timer = undefined;
+    }
+    await Promise.all([...this.retired, ...this.lanes.flatMap((l) => (l.run ? [l.run] : []))]);
+  }
+
+  stats(): InodeGcStats {
+    return {
+      lanes: this.lanes.length,
+      queued: this.lanes.map((l) => l.items.length),
+      ...this.counters,
+      running: this.running,
+    };
+  }
+}
