@@ -457,8 +457,8 @@ const smallBlocks: Case = {
       m.file(`/d/f${n}`, data);
     }
     // Interleaved appends to two files fragment them: many extents, maybe an index block.
-    let a = new Uint8Array(0);
-    let b = new Uint8Array(0);
+    let a: Uint8Array = new Uint8Array(0);
+    let b: Uint8Array = new Uint8Array(0);
     for (let i = 0; i < 40; i++) {
       const pa = bytes(1500, 300 + i);
       const pb = bytes(700, 400 + i);
