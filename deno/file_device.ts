@@ -7,10 +7,10 @@
  * between them — so each request runs `seekSync` and then `readSync`/`writeSync` in a loop,
  * to completion, inside one synchronous stretch. Requests therefore complete in the order
  * they were issued, which the BlockDevice contract allows. It is also the fast choice here,
- * measured on this machine with a warm page cache (see README "Deno"): 4 KiB reads through
- * seekSync+readSync run ~20x faster than awaited seek+read (one op round trip instead of a
- * trip through the blocking thread pool), and 1 MiB reads stay faster than four async
- * handles in parallel. What it costs: a request blocks the event loop while it runs,
+ * measured with a warm page cache by deno/bench_io.ts (numbers in README "Deno"): 4 KiB
+ * reads through seekSync+readSync run 7-20x faster than awaited seek+read (one op call
+ * instead of a trip through the blocking thread pool), and 1 MiB reads stay faster than
+ * four async handles in parallel. What it costs: a request blocks the event loop while it runs,
  * which for the engine's requests (a block to a few MiB) is well under a millisecond
  * from cache. A second handle per request to get real parallelism would also mean
  * reopening the file by path, which could silently open a different file.
