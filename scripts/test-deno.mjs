@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// `npm run test:deno`: the conformance suite under `deno test`, with the deno binary from
+// `npm run test:deno`: the conformance suite and the Deno FileDevice's own tests under
+// `deno test`, with the deno binary from
 // the npm devDependency and only the permissions it needs — read the repository and the
 // temp directory, write the temp directory, run e2fsck. --no-check: types are tsc's job
 // (`npm run typecheck`); Deno's newer bundled TypeScript must not block a test run.
@@ -26,6 +27,7 @@ const args = [
   "--allow-run=/usr/sbin/e2fsck,/sbin/e2fsck",
   ...process.argv.slice(2),
   "test/conformance/deno_test.ts",
+  "deno/file_device_test.ts",
 ];
 const r = spawnSync(deno, args, { cwd: root, stdio: "inherit", env: { ...process.env, NO_COLOR: "1" } });
 process.exit(r.status ?? 1);
