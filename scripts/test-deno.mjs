@@ -1,10 +1,9 @@
 #!/usr/bin/env node
 // `npm run test:deno`: the conformance suite and the Deno FileDevice's own tests under
-// `deno test`, with the deno binary from
-// the npm devDependency and only the permissions it needs — read the repository and the
-// temp directory, write the temp directory, run e2fsck. --no-check: types are tsc's job
-// (`npm run typecheck`); Deno's newer bundled TypeScript must not block a test run.
-// Extra args go to `deno test` (e.g. --filter file).
+// `deno test`, with the deno binary from the npm devDependency and only the permissions
+// they need — read the repository and the temp directory, write the temp directory, run
+// e2fsck. --no-check: types are tsc's job (`npm run typecheck`); Deno's newer bundled
+// TypeScript must not block a test run. Extra args go to `deno test` (e.g. --filter file).
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
