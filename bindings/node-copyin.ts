@@ -33,6 +33,7 @@ import { join } from "node:path";
 import type { Volume } from "./fs/volume.ts";
 import type { Stats } from "./fs/stats.ts";
 import { FsError, ERRNO, type ErrorCode } from "./fs/errors.ts";
+import { runningAsRoot } from "./host-root.ts";
 
 /**
  * The slice of the Volume write API copyIn (and the CLI write commands) rely on, spelled
@@ -146,7 +147,7 @@ function allZero(b: Uint8Array, zero: Uint8Array): boolean {
  */
 export async function copyIn(volume: Volume | WritableVolume, hostPath: string, volPath: string, opts: CopyInOptions = {}): Promise<CopyInResult> {
   const vol = writable(volume);
-  const asRoot = typeof process.getuid === "function" && process.getuid() === 0;
+  const asRoot = runningAsRoot();
   const preserveOwner = opts.preserveOwner ?? asRoot;
   const owner = opts.owner ?? { uid: 0, gid: 0 };
   const p: CopyInProgress = { files: 0, dirs: 0, symlinks: 0, hardlinks: 0, specials: 0, bytes: 0, path: hostPath };

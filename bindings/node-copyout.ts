@@ -21,6 +21,7 @@ import { join, basename } from "node:path";
 import type { Volume } from "./fs/volume.ts";
 import type { Stats } from "./fs/stats.ts";
 import { FsError } from "./fs/errors.ts";
+import { runningAsRoot } from "./host-root.ts";
 
 export interface CopyOutOptions {
   /** Called for entries that cannot be extracted (special files, hostile names). */
@@ -39,7 +40,7 @@ function safeName(name: string): boolean {
 export async function copyOut(vol: Volume, volPath: string, hostPath: string, opts: CopyOutOptions = {}): Promise<{ files: number; bytes: number }> {
   const state = { files: 0, bytes: 0, links: new Map<number, string>() };
   const buf = new Uint8Array(CHUNK); // one buffer for every file: no per-file allocation
-  const asRoot = typeof process.getuid === "function" && process.getuid() === 0;
+  const asRoot = runningAsRoot();
   const dirTimes: [string, Stats][] = [];
 
   const copyEntry = async (src: string, dest: string, st: Stats): Promise<void> => {

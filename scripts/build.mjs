@@ -26,6 +26,8 @@ if (!opts["wasm-only"]) {
     ["dist/node.js", "bindings/node.ts", "node"],
     ["dist/browser.js", "bindings/browser.ts", "browser"],
     ["dist/cli.js", "bindings/cli.ts", "node"],
+    // Deno through npm (npm:ext4-wasm/deno): node:* imports stay imports, Deno has them.
+    ["dist/deno.js", "deno/mod.ts", "node"],
   ].filter(([, src]) => existsSync(join(root, src)));
   for (const [out, src, platform] of entries) {
     await esbuild.build({
@@ -42,6 +44,19 @@ if (!opts["wasm-only"]) {
     });
     sizes.push([out, join(root, out)]);
   }
+
+  // Declarations for the package's "types": consumers' tsc cannot read our .ts sources
+  // (they import with .ts extensions), so each entry's types are emitted as .d.ts.
+  // deno/mod.ts is left out: tsc has no Deno namespace, and Deno reads .ts types itself.
+  const typed = ["bindings/index.ts", "bindings/node.ts", "bindings/browser.ts"].filter((f) => existsSync(join(root, f)));
+  const tsc = join(root, "node_modules", "typescript", "bin", "tsc");
+  run(process.execPath, [
+    tsc, "--declaration", "--emitDeclarationOnly", "--rewriteRelativeImportExtensions", "--allowImportingTsExtensions",
+    "--target", "ES2022", "--module", "ESNext", "--moduleResolution", "Bundler",
+    "--lib", "ES2022,DOM,DOM.Iterable,WebWorker.ImportScripts", "--types", "node",
+    "--strict", "--skipLibCheck", "--isolatedModules", "--verbatimModuleSyntax",
+    "--rootDir", root, "--outDir", join(root, "dist", "types"), ...typed.map((f) => join(root, f)),
+  ]);
 }
 
 if (!opts.quiet) {
