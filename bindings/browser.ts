@@ -15,6 +15,6 @@ setEngineSource(browserEngineSource);
 export * from "./index.ts";
 export { OpfsDevice, removeOpfsFile } from "./devices/opfs.ts";
 export type { OpfsDeviceOptions } from "./devices/opfs.ts";
-export { openVolume, BrowserVolume, downloadBlob, removeOpfsVolume } from "./browser/volume.ts";
+export { openVolume, BrowserVolume, BrowserFileHandle, downloadBlob, removeOpfsVolume } from "./browser/volume.ts";
 export type { OpenVolumeOptions, VolumeSpec, ImportEntry, ImportProgress } from "./browser/volume.ts";
 export { VolumeHost } from "./browser/host.ts";

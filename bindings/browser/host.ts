@@ -21,6 +21,7 @@ import { MemoryDevice } from "../devices/memory.ts";
 import { OpfsDevice } from "../devices/opfs.ts";
 import type { BlockDevice } from "../devices/types.ts";
 import { Comlink, transferOut } from "./rpc.ts";
+import { FileHost } from "./file.ts";
 
 /** What to open: an OPFS file, an image, or a fresh memory volume (see openVolume). */
 export interface VolumeSpec {
@@ -161,6 +162,11 @@ export class VolumeHost {
     }
     const result = await (vol[method] as (...a: unknown[]) => Promise<unknown>).apply(vol, args);
     return transferOut(result);
+  }
+
+  /** Open a file (Volume.open's arguments); the FileHost comes back by reference. */
+  async open(path: string, flags: string | number = "r", mode?: number, opts?: { direct?: boolean }): Promise<FileHost> {
+    return Comlink.proxy(new FileHost(await this.volume.open(path, flags, mode, opts)));
   }
 
   /** vol.stats() plus the device's request counters and statfs-style free counts. */

@@ -26,6 +26,7 @@ import type { VolumeInfo } from "../fs/info.ts";
 import { VolumeHost, type VolumeSpec, type VolumeMethod, type ImportEntry, type ImportProgress } from "./host.ts";
 import { Comlink, installRpcHandlers, reviveDirent, reviveStats } from "./rpc.ts";
 import { WORKER_SOURCE } from "./worker-inline.ts";
+import { BrowserFileHandle } from "./file.ts";
 import type { WorkerService } from "./worker.ts";
 
 export interface OpenVolumeOptions extends VolumeSpec {
@@ -190,6 +191,12 @@ export class BrowserVolume {
   /** Write everything back and flush the device. */
   async sync(): Promise<void> { await this.#call("sync"); }
 
+  /** Like fs.promises.open: a FileHandle whose read() fills your buffer as on Node. */
+  async open(path: string, flags: string | number = "r", mode?: number, opts?: { direct?: boolean }): Promise<BrowserFileHandle> {
+    const fh = await this.#h("open").open(path, flags, mode, opts);
+    return new BrowserFileHandle(fh, path, this.#worker !== null);
+  }
+
   /** vol.stats() (lazy init, cache, open files) plus the device's request counters. */
   stats(): Promise<Record<string, unknown>> {
     return Promise.resolve(this.#h("stats").stats());
@@ -230,3 +237,4 @@ export class BrowserVolume {
 }
 
 export type { VolumeSpec, ImportEntry, ImportProgress };
+export { BrowserFileHandle };

@@ -64,6 +64,15 @@ async function openVolumeOpfs(): Promise<Uint8Array> {
   // The engine names the syscall of a failed stat's lookup "lstat"; only code and path are pinned here.
   await expectCode(vol.stat("/missing"), "ENOENT", undefined, "/missing");
   await expectCode(vol.mkdir("/docs"), "EEXIST", "mkdir", "/docs");
+  // A FileHandle across the boundary: positional and sequential writes, read into a caller's buffer.
+  const fh = await vol.open("/docs/fh.txt", "w+");
+  await fh.write("abc");
+  await fh.write(enc.encode("..XYZ.."), 2, 3, 8192);
+  const into = new Uint8Array(8);
+  const { bytesRead } = await fh.read(into, 1, 6, 8190);
+  assert(bytesRead === 5 && same(into, new Uint8Array([0, 0, 0, 88, 89, 90, 0, 0])), `fh.read fills the caller's buffer (${bytesRead}: ${into})`);
+  assert((await fh.stat()).size === 8195 && (await fh.stat()).isFile(), "fh.stat across the boundary");
+  await fh.close();
   const stats = await vol.stats();
   assert(typeof stats.lazyInit === "object" && stats.kind === "opfs", "stats() reports lazy init and the device kind");
   await vol.unmount();
@@ -103,7 +112,7 @@ async function mainThreadOpfs(): Promise<void> {
     results.push({ target: "chromium/opfs", name: "worker", ok: false, error: String(e), ms: 0 });
   }
   results.push(await check("chromium/openVolume", "opfs volume through the worker proxy, reopened", openVolumeOpfs,
-    { "/persist.txt": "persisted across reopen\n", "/docs/from-blob.txt": "blob contents\n" }));
+    { "/persist.txt": "persisted across reopen\n", "/docs/from-blob.txt": "blob contents\n", "/docs/fh.txt": `abc${"\0".repeat(8189)}XYZ` }));
   results.push(await check("chromium/openVolume", "image imported from a Blob, modified, exported", openVolumeImage,
     { "/persist.txt": "persisted across reopen\n", "/added.txt": "added after import\n" }));
   results.push(await check("chromium/page", "OpfsDevice on the main thread says ENOSYS", mainThreadOpfs));

@@ -44,10 +44,10 @@ export function memoryTarget(api: Api, name = "chromium/memory"): Target {
     },
     async reopen(dev) {
       await dev.close();
-      return (dev as InstanceType<Api["MemoryDevice"]>).reopen();
+      return (dev as BrowserApi.MemoryDevice).reopen();
     },
     async image(dev) {
-      return (dev as InstanceType<Api["MemoryDevice"]>).bytes().slice();
+      return (dev as BrowserApi.MemoryDevice).bytes().slice();
     },
   };
 }
@@ -64,12 +64,12 @@ export function opfsTarget(api: Api, name = "chromium/opfs"): Target {
       return api.OpfsDevice.open(`${prefix}/dev-${serial++}.img`, { create: true, size });
     },
     async reopen(dev) {
-      const d = dev as InstanceType<Api["OpfsDevice"]>;
+      const d = dev as BrowserApi.OpfsDevice;
       await d.close();
       return api.OpfsDevice.open(d.path);
     },
     async image(dev) {
-      let d = dev as InstanceType<Api["OpfsDevice"]>;
+      let d = dev as BrowserApi.OpfsDevice;
       const reopened = d.closed;
       if (reopened) d = await api.OpfsDevice.open(d.path, { readOnly: true });
       const bytes = new Uint8Array(await (await d.toBlob()).arrayBuffer());
