@@ -114,6 +114,9 @@ export class VolumeHost {
         await opfs.write(0, bytes);
         await opfs.flush();
         dev = opfs;
+      } else if (spec.mount?.readOnly && !spec.mkfs) {
+        // A read-only mount takes the shared read-only handle: other readers may coexist.
+        dev = await OpfsDevice.open(spec.opfs, { readOnly: true });
       } else {
         let opfs = await OpfsDevice.open(spec.opfs, { create: true, readOnly: false });
         if (opfs.size === 0 || (spec.mkfs && spec.size !== undefined && spec.size !== opfs.size)) {

@@ -79,6 +79,14 @@ async function openVolumeOpfs(): Promise<Uint8Array> {
   const after = await vol.stat("/").then(() => "resolved", (e: api.FsError) => e.code);
   assert(after === "EBADF", `a call after unmount rejects EBADF (got ${after})`);
 
+  // Read-only mounts share the file: two at once, and writes answer EROFS.
+  const ro1 = await api.openVolume({ opfs: path, mount: { readOnly: true } });
+  const ro2 = await api.openVolume({ opfs: path, mount: { readOnly: true } });
+  assert((await ro2.readFile("/persist.txt", "utf8")) === "persisted across reopen\n", "a second read-only mount reads");
+  await expectCode(ro1.writeFile("/nope", "x"), "EROFS", undefined, "/nope");
+  await ro1.unmount();
+  await ro2.unmount();
+
   vol = await api.openVolume({ opfs: path });
   assert(same((await vol.readFile("/docs/big.bin")) as Uint8Array, big), "the big file persisted in OPFS");
   assert((await vol.readFile("/persist.txt", "utf8")) === "persisted across reopen\n", "the text file persisted");
