@@ -115,7 +115,7 @@ try {
   const imgDir = join(outDir, "images");
   mkdirSync(imgDir, { recursive: true });
   for (const [i, r] of results.entries()) {
-    const name = `${r.target}: ${r.name}`;
+    const name = `${r.target}: ${r.name} [${Math.round(r.ms)} ms in the browser]`;
     if (!r.ok) {
       report(name, false, r.error);
       continue;

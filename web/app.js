@@ -73,6 +73,7 @@ function readAllEntries(reader) {
 /** Walk a dropped FileSystemEntry tree: directories too (so empty ones survive). */
 async function entriesFromDrop(items) {
   const out = [];
+  volName = "dropped.img";
   const walk = async (entry, rel) => {
     if (entry.isFile) {
       const file = await new Promise((res, rej) => entry.file(res, rej));
@@ -82,9 +83,19 @@ async function entriesFromDrop(items) {
       for (const child of await readAllEntries(entry.createReader())) await walk(child, rel ? `${rel}/${child.name}` : child.name);
     }
   };
-  const roots = [...items].map((i) => i.webkitGetAsEntry?.()).filter(Boolean);
+  // Items die with the drop event: take entries (or, where the browser gives none, the
+  // plain files) now, before the first await.
+  const roots = [];
+  const loose = [];
+  for (const item of items) {
+    if (item.kind !== "file") continue;
+    const entry = item.webkitGetAsEntry?.();
+    if (entry) roots.push(entry);
+    else if (item.getAsFile()) loose.push(item.getAsFile());
+  }
+  for (const f of loose) out.push({ path: f.name, file: f, mtime: f.lastModified });
   // One dropped folder: its contents become the image's root (like mke2fs -d DIR).
-  if (roots.length === 1 && roots[0].isDirectory) {
+  if (roots.length === 1 && roots[0].isDirectory && loose.length === 0) {
     volName = `${roots[0].name}.img`;
     await walk(roots[0], "");
   } else {
@@ -300,8 +311,8 @@ ui.drop.addEventListener("drop", (e) => {
   ui.drop.classList.remove("over");
   const items = e.dataTransfer?.items;
   if (!items?.length) return;
-  const roots = [...items];
-  exclusive(async () => buildFromEntries(await entriesFromDrop(roots)));
+  const collected = entriesFromDrop(items); // synchronous up to its first await (see there)
+  exclusive(async () => buildFromEntries(await collected));
 });
 
 ui.image.addEventListener("change", () => exclusive(async () => {
