@@ -82,6 +82,7 @@ export { removeOpfsFile as removeOpfsVolume } from "../devices/opfs.ts";
 
 /** Offer a Blob to the user as a download named `name` (page only). */
 export function downloadBlob(blob: Blob, name: string): void {
+  if (typeof document === "undefined") throw new FsError("ENOSYS", "downloads need a page (no document here)", { syscall: "download" });
   const a = document.createElement("a");
   a.href = URL.createObjectURL(blob);
   a.download = name;

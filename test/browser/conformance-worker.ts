@@ -8,7 +8,9 @@ import { cases } from "../conformance/suite.ts";
 import { opfsTarget, runCases, check, type CaseResult } from "./targets.ts";
 
 self.onmessage = async () => {
-  const results: CaseResult[] = await runCases(opfsTarget(api), cases);
+  const target = opfsTarget(api);
+  const results: CaseResult[] = await runCases(target, cases);
+  await target.cleanup();
   // openVolume inside a worker runs the engine in this thread (no second worker).
   results.push(await check("chromium/worker", "openVolume in a worker runs in-thread on OPFS", async () => {
     const path = "conformance-worker/in-thread.img";

@@ -54,10 +54,13 @@ export function memoryTarget(api: Api, name = "chromium/memory"): Target {
 
 let serial = 0;
 
-/** OpfsDevice target (dedicated worker only): a fresh OPFS file per device. */
-export function opfsTarget(api: Api, name = "chromium/opfs"): Target {
+/** OpfsDevice target (dedicated worker only): a fresh OPFS file per device; cleanup() removes them. */
+export function opfsTarget(api: Api, name = "chromium/opfs"): Target & { cleanup(): Promise<void> } {
   const prefix = `conformance-${Date.now().toString(36)}`;
   return {
+    async cleanup() {
+      await (await navigator.storage.getDirectory()).removeEntry(prefix, { recursive: true }).catch(() => {});
+    },
     name,
     api,
     async device(size) {
