@@ -185,6 +185,15 @@ export class VolumeHost {
    * every file (it may be a Comlink proxy: it is awaited, so progress cannot pile up).
    */
   async importFiles(entries: ImportEntry[], dest = "/", onProgress?: (p: ImportProgress) => unknown): Promise<ImportProgress> {
+    try {
+      return await this.#importFiles(entries, dest, onProgress);
+    } finally {
+      // A callback from another thread is a Comlink proxy holding a port open: let it go.
+      (onProgress as { [Comlink.releaseProxy]?: () => void } | undefined)?.[Comlink.releaseProxy]?.();
+    }
+  }
+
+  async #importFiles(entries: ImportEntry[], dest: string, onProgress?: (p: ImportProgress) => unknown): Promise<ImportProgress> {
     const vol = this.volume;
     const made = new Set<string>(["/"]);
     const ensureDir = async (dir: string) => {
