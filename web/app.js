@@ -49,6 +49,7 @@ async function exclusive(fn) {
   } finally {
     busy = false;
     document.body.classList.remove("busy");
+    refreshStats(); // show the state the operation left, not the last poll's
   }
 }
 
