@@ -21,6 +21,36 @@ const sizes = [["build/engine.wasm", join(root, "build/engine.wasm")]];
 
 if (!opts["wasm-only"]) {
   const esbuild = await import("esbuild");
+  // NODE_PATH lets a checkout whose node_modules lacks a new dependency build against a
+  // side install (esbuild's CLI honours it; its JS API needs it passed).
+  const nodePaths = process.env.NODE_PATH ? process.env.NODE_PATH.split(":").filter(Boolean) : [];
+  const common = { bundle: true, format: "esm", target: "es2022", legalComments: "none", logLevel: "warning", nodePaths };
+
+  // Browser: the engine worker first (minified, no wasm: the page posts it the compiled
+  // module), then dist/browser.js with the wasm (base64) and the worker's source inlined
+  // in place of the two stub modules — so users need no bundler configuration.
+  const browserInline = {};
+  const inlinePlugin = {
+    name: "ext4-wasm-inline",
+    setup(build) {
+      build.onLoad({ filter: /bindings[\\/]browser[\\/](engine|worker)-inline\.ts$/ }, (args) => {
+        const [name, value] = args.path.includes("engine-inline")
+          ? ["ENGINE_WASM_BASE64", browserInline.engine]
+          : ["WORKER_SOURCE", browserInline.worker];
+        if (value === undefined) return undefined;
+        return { contents: `export const ${name} = ${JSON.stringify(value)};`, loader: "js" };
+      });
+    },
+  };
+  if (existsSync(join(root, "bindings/browser.ts"))) {
+    await esbuild.build({
+      ...common, entryPoints: [join(root, "bindings/browser/worker.ts")], outfile: join(root, "dist/browser-worker.js"),
+      platform: "browser", minify: true, sourcemap: true,
+    });
+    browserInline.worker = readFileSync(join(root, "dist/browser-worker.js"), "utf8").replace(/\n\/\/# sourceMappingURL=.*\n?$/, "\n");
+    browserInline.engine = readFileSync(join(root, "build/engine.wasm")).toString("base64");
+  }
+
   const entries = [
     ["dist/index.js", "bindings/index.ts", "neutral"],
     ["dist/node.js", "bindings/node.ts", "node"],
@@ -30,19 +60,23 @@ if (!opts["wasm-only"]) {
     ["dist/deno.js", "deno/mod.ts", "node"],
   ].filter(([, src]) => existsSync(join(root, src)));
   for (const [out, src, platform] of entries) {
+    const browser = platform === "browser";
     await esbuild.build({
+      ...common,
       entryPoints: [join(root, src)],
       outfile: join(root, out),
-      bundle: true,
-      format: "esm",
       platform,
-      target: "es2022",
       sourcemap: true,
-      legalComments: "none",
+      minify: browser,
+      plugins: browser ? [inlinePlugin] : [],
       banner: out === "dist/cli.js" ? { js: "#!/usr/bin/env node" } : undefined,
-      logLevel: "warning",
     });
     sizes.push([out, join(root, out)]);
+    if (browser) sizes.push(["dist/browser-worker.js", join(root, "dist/browser-worker.js")]);
+  }
+  if (browserInline.engine && !opts.quiet) {
+    const b64 = Buffer.from(browserInline.engine);
+    console.log(`browser bundle inlines: engine ${b64.length} B base64 (gzip ${gzipSync(b64).length} B), worker ${browserInline.worker.length} B`);
   }
 
   // Declarations for the package's "types": consumers' tsc cannot read our .ts sources
