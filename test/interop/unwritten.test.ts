@@ -443,3 +443,35 @@ describe("direct I/O and completion conversion", () => {
     }
   });
 });
+
+describe("endio lifecycle (freeze / thaw / unmount)", () => {
+  it("freeze waits for conversions in flight, holds new direct writes until thaw, unmount leaves them converted", async () => {
+    const mem = new MemoryDevice(32 << 20);
+    await mkfs(mem, { blockSize: BS });
+    const dev = new FaultyDevice(mem, { delay: 15 });
+    const vol = await mount(dev);
+    const fh = await vol.open("/f", "w+", { direct: true });
+    let aDone = false;
+    const a = fh.write(fillBlocks(0, 256, 1), 0, 256 * BS, 0).then(() => (aDone = true));
+    // Freeze once A's extent is allocated and its data is on the way to the device.
+    while ((vol.stats().endio as { inFlight: number }).inFlight === 0) await new Promise((r) => setTimeout(r, 1));
+    await vol.freeze();
+    expect(aDone).toBe(true);
+    await dev.flush();
+    const frozen = await fsckClean(mem);
+    expect((await debugfsExtents(frozen, "/f")).map((e) => [e.lblk, e.len, e.uninit])).toEqual([[0, 256, false]]);
+    expect((await debugfsCat(frozen, "/f")).equals(Buffer.from(fillBlocks(0, 256, 1)))).toBe(true);
+    let bDone = false;
+    const b = fh.write(fillBlocks(256, 16, 2), 0, 16 * BS, 256 * BS).then(() => (bDone = true));
+    await new Promise((r) => setTimeout(r, 60));
+    expect(bDone).toBe(false);
+    await vol.thaw();
+    await Promise.all([a, b]);
+    expect((vol.stats().endio as { inFlight: number }).inFlight).toBe(0);
+    await fh.close();
+    await vol.unmount();
+    const img = await fsckClean(mem);
+    expect((await debugfsExtents(img, "/f")).every((e) => !e.uninit)).toBe(true);
+    expect((await debugfsCat(img, "/f")).equals(Buffer.concat([fillBlocks(0, 256, 1), fillBlocks(256, 16, 2)]))).toBe(true);
+  });
+});
