@@ -231,7 +231,7 @@ export class FileData {
     for (const p of pieces) {
       const io = endio.begin(s.ino, p.lblk, p.phys, p.len);
       st.ios.push(io);
-      for (let b = 0; b < p.len; b++) await this.vol.cache.invalidate(p.phys + b);
+      for (let b = 0; b < p.len; b++) await this.vol.cache.invalidate(p.phys + b).catch(() => false);
       const from = (p.lblk - lblk) * bs;
       let chunk = data.subarray(from, Math.min(data.length, from + p.len * bs));
       if (chunk.length !== p.len * bs) {
