@@ -9,6 +9,11 @@
  * directories are served from it), with readahead when a handle reads sequentially.
  * Holes and unwritten extents read as zeros with no device request at all.
  *
+ * Handles opened with `{ direct: true }` send reads and writes to direct.ts instead (no
+ * cache, block-aligned, writes resolve after their unwritten extents are converted);
+ * fallocate lives in fallocate.ts; sync/datasync first wait for this file's io_ends
+ * (sched/endio.ts) so that durability covers their conversions.
+ *
  * Refused rather than misread: inline-data files longer than the inode's 60-byte block
  * map (their tail lives in an extended attribute), and encrypted files (EOPNOTSUPP).
  */
