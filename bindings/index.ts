@@ -14,4 +14,5 @@ export { mount, Volume } from "./fs/volume.ts";
 export type { MountOptions, StatFs } from "./fs/volume.ts";
 export { Stats, Dirent } from "./fs/stats.ts";
 export { FileHandle } from "./fs/file.ts";
+export { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE } from "./fs/fallocate.ts";
 export type { VolumeInfo, GroupSummary } from "./fs/info.ts";

@@ -15,6 +15,12 @@
  * blocks. Data goes to the device directly (one request per physical run), so any cached
  * copy of those blocks is invalidated first.
  *
+ * With dioreadNolock (the default) write-back goes through IoEnds instead (endio.ts): a
+ * run needing blocks is allocated and mapped *unwritten* first, its data is submitted,
+ * data for fallocated (unwritten) blocks goes into those blocks, and the extents are
+ * converted to written after the device completed them — in this same transaction, since
+ * write-back holds metaLock (see writebackNolock).
+ *
  * The last block of a file is always written whole, zero-padded, so growing the file
  * later (truncate up) reads zeros past the old end rather than stale bytes.
  */
@@ -22,6 +28,7 @@ import { FsError } from "./errors.ts";
 import type { Handle } from "../journal/handle.ts";
 import type { Volume } from "./volume.ts";
 import type { WState } from "./wstate.ts";
+import { endioOf, type IoEnd } from "../sched/endio.ts";
 
 export interface DataParts {
   allocBlocks(h: Handle, goal: number, want: number, minLen?: number): Promise<{ start: number; len: number }>;
@@ -31,6 +38,8 @@ export interface DataParts {
   /** Allocation goal for s's next data block after lblk. */
   goal(s: WState, lblk: number): Promise<number>;
   freeBlocks(h: Handle, start: number, len: number): Promise<void>;
+  /** The extent tree of s (conversions at write-back completion). */
+  tree(s: WState): import("./extent_tree.ts").ExtentTree;
 }
 
 /** Largest single device write of data (bytes). */
@@ -157,6 +166,10 @@ export class FileData {
     if (!map || map.size === 0) return;
     const bs = this.vol.blockSize;
     const lblks = [...map.keys()].sort((a, b) => a - b);
+    const endio = this.vol.background.get<ReturnType<typeof endioOf>>("endio");
+    const nolock = endio?.dioreadNolock && (s.fields.flags & (this.vol.engine.constant("INODE_FL_EXTENTS") >>> 0)) !== 0
+      ? { ios: [] as IoEnd[], requests: [] as Promise<void>[] }
+      : undefined;
     // Blocks past EOF (a truncate raced a buffered write) are dropped.
     const lastValid = Math.ceil(s.fields.size / bs);
     let i = 0;
@@ -173,6 +186,8 @@ export class FileData {
         const data = concat(map, l, len, bs);
         if (m.phys >= 0 && !m.unwritten) {
           await this.deviceWrite(m.phys, data);
+        } else if (nolock) {
+          await this.submitUnwritten(h, s, l, data, m.phys >= 0 ? m.phys : -1, nolock);
         } else {
           if (m.unwritten) await this.parts.removeBlocks(h, s, l, l + len);
           await this.writeNew(h, s, l, data);
@@ -181,8 +196,72 @@ export class FileData {
       }
       i += n;
     }
+    if (nolock) await this.completeNolock(h, s, nolock);
     for (const buf of map.values()) this.pendingBytes -= buf.length;
     this.pending.delete(s.ino);
+  }
+
+  /**
+   * dioreadNolock write-back of one run into a hole (phys -1: allocate, map unwritten) or
+   * into unwritten blocks at phys: one IoEnd per extent, its data submitted, not awaited.
+   */
+  private async submitUnwritten(h: Handle, s: WState, lblk: number, data: Uint8Array, phys: number, st: { ios: IoEnd[]; requests: Promise<void>[] }): Promise<void> {
+    const bs = this.vol.blockSize;
+    const endio = endioOf(this.vol);
+    const blocks = Math.ceil(data.length / bs);
+    const pieces: { lblk: number; phys: number; len: number }[] = [];
+    if (phys >= 0) pieces.push({ lblk, phys, len: blocks });
+    else {
+      let done = 0;
+      let goal = await this.parts.goal(s, lblk);
+      while (done < blocks) {
+        const { start, len } = await this.parts.allocBlocks(h, goal, Math.min(32767, blocks - done), 1);
+        try {
+          await this.parts.insertExtent(h, s, lblk + done, start, len, true);
+        } catch (e) {
+          await this.parts.freeBlocks(h, start, len).catch(() => {});
+          throw e;
+        }
+        s.fields.blocks512 += (len * bs) / 512;
+        pieces.push({ lblk: lblk + done, phys: start, len });
+        done += len;
+        goal = start + len;
+      }
+    }
+    for (const p of pieces) {
+      const io = endio.begin(s.ino, p.lblk, p.phys, p.len);
+      st.ios.push(io);
+      for (let b = 0; b < p.len; b++) await this.vol.cache.invalidate(p.phys + b).catch(() => false);
+      const from = (p.lblk - lblk) * bs;
+      let chunk = data.subarray(from, Math.min(data.length, from + p.len * bs));
+      if (chunk.length !== p.len * bs) {
+        const padded = new Uint8Array(p.len * bs);
+        padded.set(chunk);
+        chunk = padded;
+      }
+      for (let off = 0; off < chunk.length; off += MAX_IO) {
+        st.requests.push(endio.submit(io, p.phys * bs + off, chunk.subarray(off, Math.min(chunk.length, off + MAX_IO))));
+      }
+      endio.put(io);
+    }
+  }
+
+  /**
+   * Wait for the device to complete this write-back's requests, then convert their
+   * extents in h (the caller holds metaLock, so the worker could not). A failed request
+   * leaves its range unwritten and fails the write-back with EIO.
+   */
+  private async completeNolock(h: Handle, s: WState, st: { ios: IoEnd[]; requests: Promise<void>[] }): Promise<void> {
+    if (st.ios.length === 0) return;
+    const endio = endioOf(this.vol);
+    await Promise.all(st.requests);
+    await endio.convertInode(h, s, this.parts.tree(s));
+    const failed = (await Promise.allSettled(st.ios.map((io) => io.done))).find((o) => o.status === "rejected") as PromiseRejectedResult | undefined;
+    if (failed) {
+      // Reported here; fsync must not report the same failure a second time.
+      endio.takeError(s.ino);
+      throw failed.reason;
+    }
   }
 
   /**

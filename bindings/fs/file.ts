@@ -9,6 +9,11 @@
  * directories are served from it), with readahead when a handle reads sequentially.
  * Holes and unwritten extents read as zeros with no device request at all.
  *
+ * Handles opened with `{ direct: true }` send reads and writes to direct.ts instead (no
+ * cache, block-aligned, writes resolve after their unwritten extents are converted);
+ * fallocate lives in fallocate.ts; sync/datasync first wait for this file's io_ends
+ * (sched/endio.ts) so that durability covers their conversions.
+ *
  * Refused rather than misread: inline-data files longer than the inode's 60-byte block
  * map (their tail lives in an extended attribute), and encrypted files (EOPNOTSUPP).
  */
@@ -18,6 +23,10 @@ import type { Volume } from "./volume.ts";
 import type { Stats } from "./stats.ts";
 import { CacheHandle } from "../journal/handle.ts";
 import { WState, nowTime } from "./wstate.ts";
+import { directRead, directWrite } from "./direct.ts";
+import { fallocate as fallocateInode } from "./fallocate.ts";
+import { ExtentTree } from "./extent_tree.ts";
+import { endioOf } from "../sched/endio.ts";
 
 /** How a handle was opened (from Node's flag strings or O_* numbers). */
 export interface OpenMode {
@@ -148,15 +157,21 @@ export class FileHandle {
   readonly ino: number;
   readonly path: string;
   private readonly mode: OpenMode;
+  /** Opened with { direct: true }: reads and writes bypass the caches (direct.ts). */
+  readonly direct: boolean;
   private closed = false;
   private position = 0;
   private window = 0;
 
-  constructor(vol: Volume, inode: Inode, path: string, mode: OpenMode = { read: true, write: false, append: false, create: false, exclusive: false, truncate: false }) {
+  constructor(vol: Volume, inode: Inode, path: string, mode: OpenMode = { read: true, write: false, append: false, create: false, exclusive: false, truncate: false }, opts?: { direct?: boolean }) {
+    if (opts !== undefined && (opts === null || typeof opts !== "object" || (opts.direct !== undefined && typeof opts.direct !== "boolean"))) {
+      throw new FsError("EINVAL", "open options must be { direct?: boolean }", { syscall: "open", path });
+    }
     this.vol = vol;
     this.ino = inode.ino;
     this.path = path;
     this.mode = mode;
+    this.direct = opts?.direct === true;
     vol.countOpen(this.ino, 1);
   }
 
@@ -189,6 +204,11 @@ export class FileHandle {
     if (!Number.isSafeInteger(pos) || pos < 0) throw new FsError("EINVAL", `bad position ${String(position)}`, { syscall: "read", path: this.path });
     const inode = await this.current();
     if (inode.isDir) throw new FsError("EISDIR", "illegal operation on a directory", { syscall: "read", path: this.path });
+    if (this.direct) {
+      const got = await directRead(this.vol, this.ino, this.path, bytes.subarray(offset, offset + len), offset, pos);
+      if (usePos) this.position = pos + got;
+      return { bytesRead: got, buffer };
+    }
     // Sequential readers get a growing readahead window (32 KiB up to 1 MiB).
     const bs = this.vol.blockSize;
     this.window = pos === this.position ? Math.min(Math.max(this.window * 2, 32 << 10), 1 << 20) : 0;
@@ -202,6 +222,7 @@ export class FileHandle {
     this.check("write");
     if (!this.mode.write) throw new FsError("EBADF", "file handle is not open for writing", { syscall: "write", path: this.path });
     let data: Uint8Array;
+    let bufOffset = 0;
     let pos: number | null | undefined;
     if (typeof buffer === "string") {
       data = new TextEncoder().encode(buffer);
@@ -215,6 +236,7 @@ export class FileHandle {
         throw new FsError("EINVAL", `bad offset/length ${off}/${len}`, { syscall: "write", path: this.path });
       }
       data = all.subarray(off, off + len);
+      bufOffset = off;
       pos = position;
     }
     const usePos = pos === null || pos === undefined || pos === -1;
@@ -223,6 +245,12 @@ export class FileHandle {
     if (vol.readOnly) throw new FsError("EROFS", "read-only volume", { syscall: "write", path: this.path });
     // A zero-length write changes nothing, not even the times (as on Linux).
     if (data.length === 0) return { bytesWritten: 0, buffer };
+    if (this.direct && typeof buffer !== "string") {
+      const at = this.mode.append ? (await this.current()).size : usePos ? this.position : (pos as number);
+      await directWrite(vol, this.ino, this.path, data, bufOffset, at);
+      if (usePos || this.mode.append) this.position = at + data.length;
+      return { bytesWritten: data.length, buffer };
+    }
     let at = 0;
     await vol.metaLock.run(async () => {
       const s = await WState.load(vol, this.ino);
@@ -269,6 +297,10 @@ export class FileHandle {
       try {
         const s = await WState.load(vol, this.ino);
         await vol.fileData.writeback(h, s);
+        // No request in flight may target blocks the truncate frees (see fallocate.ts).
+        const endio = endioOf(vol);
+        await endio.waitInode(this.ino, true);
+        if ((s.fields.flags & (vol.engine.constant("INODE_FL_EXTENTS") >>> 0)) !== 0) await endio.convertInode(h, s, vol.writeParts.tree(s));
         await vol.fileData.truncate(h, s, len);
         const t = nowTime();
         s.fields.mtime = t;
@@ -285,13 +317,26 @@ export class FileHandle {
     return this.vol.statOf(await this.current());
   }
 
-  /** The file's mapping, like FIEMAP: [{ logical, physical, length, unwritten }] in blocks. */
+  /**
+   * The file's extents, like FIEMAP but in filesystem blocks (not bytes):
+   * [{ logical, physical, length, unwritten }], one entry per on-disk extent, including
+   * preallocated (KEEP_SIZE) extents past the end of the file. Buffered data not yet
+   * written back has no extent yet. ext2/ext3 block-mapped files: runs of the block map.
+   */
   async extents(): Promise<{ logical: number; physical: number; length: number; unwritten: boolean }[]> {
     this.check("fiemap");
     const inode = await this.current();
+    const out: { logical: number; physical: number; length: number; unwritten: boolean }[] = [];
+    if ((inode.flags & (this.vol.engine.constant("INODE_FL_EXTENTS") >>> 0)) !== 0) {
+      const tree = new ExtentTree(this.vol, {
+        ino: inode.ino, generation: inode.generation, iblock: inode.iblock.slice(),
+        goal: () => 0, addBlocks: () => {}, markDirty: () => {},
+      });
+      for (const e of await tree.extents()) out.push({ logical: e.lblk, physical: e.phys, length: e.len, unwritten: e.unwritten });
+      return out;
+    }
     const bs = this.vol.blockSize;
     const blocks = Math.ceil(inode.size / bs);
-    const out: { logical: number; physical: number; length: number; unwritten: boolean }[] = [];
     for (let l = 0; l < blocks; ) {
       const m = await this.vol.mapper.map(inode, l, blocks - l);
       const len = Math.min(m.len, blocks - l);
@@ -305,15 +350,41 @@ export class FileHandle {
     return out;
   }
 
+  /**
+   * fallocate(2): mode 0 (allocate, grow size), FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE |
+   * FALLOC_FL_KEEP_SIZE, FALLOC_FL_ZERO_RANGE (± KEEP_SIZE). See fallocate.ts.
+   */
+  async fallocate(offset: number, len: number, mode = 0): Promise<void> {
+    this.check("fallocate");
+    if (!this.mode.write) throw new FsError("EBADF", "file handle is not open for writing", { syscall: "fallocate", path: this.path });
+    if (this.vol.readOnly) throw new FsError("EROFS", "read-only volume", { syscall: "fallocate", path: this.path });
+    await fallocateInode(this.vol, this.ino, this.path, offset, len, mode);
+  }
+
   /** Write back this file's data and make it (and all metadata) durable. */
   async sync(): Promise<void> {
     this.check("fsync");
-    if (this.mode.write) await this.vol.sync();
+    await this.durable("fsync");
   }
 
+  /** fdatasync(2): as sync() (metadata is written with the data either way). */
   async datasync(): Promise<void> {
     this.check("fdatasync");
-    if (this.mode.write) await this.vol.sync();
+    await this.durable("fdatasync");
+  }
+
+  /**
+   * Wait for this file's direct I/O and IoEnds (their conversions included), write
+   * everything back, flush the device; then report a write-back error of this file
+   * (EIO) that no one has heard of yet.
+   */
+  private async durable(syscall: string): Promise<void> {
+    if (!this.mode.write || this.vol.readOnly) return;
+    const endio = endioOf(this.vol);
+    await endio.waitInode(this.ino);
+    await this.vol.sync();
+    const err = endio.takeError(this.ino);
+    if (err !== undefined) throw new FsError("EIO", err instanceof Error ? err.message : String(err), { syscall, path: this.path });
   }
 
   async close(): Promise<void> {

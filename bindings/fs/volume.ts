@@ -44,6 +44,7 @@ import { FileData } from "./data.ts";
 import { VolumeWriter, type WriteOptions } from "./volume_write.ts";
 import { WState, nowTime } from "./wstate.ts";
 import { Background } from "./background.ts";
+import { EndIo } from "../sched/endio.ts";
 import { InodeGc, inodegcLanes } from "../sched/inodegc.ts";
 import { completeOrphans } from "./orphan.ts";
 
@@ -210,6 +211,7 @@ export class Volume {
     this.writeParts = new WriteWiring(this);
     this.ops = new Ops(this, this.writeParts);
     this.fileData = new FileData(this, this.writeParts, Math.max(1 << 20, Math.floor((this.options.cacheBytes ?? DEFAULT_CACHE_BYTES) / 2)));
+    this.background.add(new EndIo(this, { dioreadNolock: this.options.dioreadNolock ?? true }));
     if (this.options.inodegc !== false) this.background.add(new InodeGc(this, inodegcLanes(this.options.inodegc)));
   }
 
@@ -380,7 +382,9 @@ export class Volume {
     }) as Promise<Uint8Array | string>;
   }
 
-  open(path: string, flags: string | number = "r", mode?: number, _opts?: { direct?: boolean }): Promise<FileHandle> {
+  open(path: string, flags: string | number = "r", mode?: number | { direct?: boolean }, opts?: { direct?: boolean }): Promise<FileHandle> {
+    // open(path, flags, { direct }) is accepted too (the options in the mode's place).
+    if (typeof mode === "object" && mode !== null) [opts, mode] = [mode, undefined];
     return this.guard("open", path, async () => {
       const m = parseOpenFlags(flags, path);
       if (m.write && this.readOnly) throw new FsError("EROFS", "read-only volume", { syscall: "open", path });
@@ -401,7 +405,7 @@ export class Volume {
         if (m.write && inode.isDir) throw new FsError("EISDIR", "illegal operation on a directory", { syscall: "open", path });
         if (m.truncate && m.write) await this.writer.truncate(path, 0);
       }
-      const fh = new FileHandle(this, inode, path, m);
+      const fh = new FileHandle(this, inode, path, m, opts);
       this.handles.add(fh);
       return fh;
     });

@@ -1,0 +1,198 @@
+/**
+ * Direct I/O for handles opened with `{ direct: true }`: data goes between the caller's
+ * buffer and the device with no block cache and no delayed-allocation buffer in between.
+ *
+ * Why this shape (the AIO race of seed 003): a direct write into a hole or into
+ * fallocated space must not make its blocks readable before their data is on the device,
+ * and must not report success before the blocks are readable. So a write
+ *   1. under metaLock, briefly: writes back the file's buffered data, maps the range, and
+ *      allocates unwritten extents over its holes; begins one IoEnd per extent that is
+ *      unwritten (new or fallocated) — written extents are plain overwrites;
+ *   2. without any lock: sends the data, split into requests of at most MAX_BIO bytes,
+ *      all of one extent sharing its IoEnd, and drops its submitter references;
+ *   3. waits for the device, then for the conversions the completion worker makes (under
+ *      metaLock, merging with neighbours); the IoEnd also carries the new i_size of an
+ *      extending write, applied in the conversion's transaction — the size never covers
+ *      blocks that are not yet converted.
+ * Because the lock is held only for step 1, concurrent direct writes to different ranges
+ * of one file overlap their device I/O.
+ *
+ * A direct read never takes metaLock unless the file has buffered data to write back
+ * first: it maps the range from the inode's saved state and reads written runs straight
+ * into the caller's buffer; holes and unwritten extents are zeros. Since conversion
+ * happens only after the data landed, a reader sees zeros or the written data — never the
+ * previous owner's bytes. Both directions count as the inode's direct I/O (EndIo.dioBegin)
+ * so that punch and truncate wait for them.
+ *
+ * Alignment: the buffer offset, the length and the file position must be multiples of the
+ * block size (EINVAL otherwise), like O_DIRECT on Linux.
+ */
+import { FsError } from "./errors.ts";
+import { CacheHandle } from "../journal/handle.ts";
+import type { Volume } from "./volume.ts";
+import { WState, nowTime } from "./wstate.ts";
+import { endioOf, type IoEnd } from "../sched/endio.ts";
+import { allocUnwritten } from "./fallocate.ts";
+
+/** Largest device request of a direct write; bigger extents share one IoEnd across several. */
+export const MAX_BIO = 1 << 20;
+const MAX_FILE = 16 * 2 ** 40;
+
+interface Segment {
+  lblk: number;
+  phys: number;
+  len: number;
+  /** Unwritten (new or fallocated): goes through an IoEnd and is converted at completion. */
+  io?: IoEnd;
+}
+
+function checkAligned(vol: Volume, syscall: string, path: string, bufOffset: number, len: number, pos: number): void {
+  const bs = vol.blockSize;
+  if (bufOffset % bs !== 0 || len % bs !== 0 || pos % bs !== 0) {
+    throw new FsError("EINVAL", `direct I/O needs ${bs}-byte aligned buffer offset, length and position (got ${bufOffset}, ${len}, ${pos})`, { syscall, path });
+  }
+}
+
+/**
+ * Write data (whole blocks) at byte pos of ino, resolving after it is on the device and
+ * converted. Caller: FileHandle.write on a direct handle (no lock held).
+ */
+export async function directWrite(vol: Volume, ino: number, path: string, data: Uint8Array, bufOffset: number, pos: number): Promise<number> {
+  checkAligned(vol, "write", path, bufOffset, data.length, pos);
+  if (data.length === 0) return 0;
+  if (pos + data.length > MAX_FILE) throw new FsError("EFBIG", "file too large", { syscall: "write", path });
+  const bs = vol.blockSize;
+  const endio = endioOf(vol);
+  const first = pos / bs;
+  const n = data.length / bs;
+  const end = pos + data.length;
+  const segs: Segment[] = [];
+  let counted = false;
+  try {
+    await vol.metaLock.run(async () => {
+      const h = new CacheHandle(vol.cache);
+      const s = await WState.load(vol, ino);
+      try {
+        if (vol.fileData.hasPending(ino)) await vol.fileData.writeback(h, s);
+        await allocUnwritten(vol, h, s, first, n);
+        for (let l = first; l < first + n; ) {
+          const m = await vol.mapper.map(s.asInode(), l, first + n - l);
+          const len = Math.min(m.len, first + n - l);
+          if (m.phys < 0) throw new FsError("EIO", `inode ${ino}: block ${l} unmapped after allocation`, { syscall: "write", path });
+          const seg: Segment = { lblk: l, phys: m.phys, len };
+          if (m.unwritten) seg.io = endio.begin(ino, l, m.phys, len, { sizeTo: end, waited: true });
+          segs.push(seg);
+          l += len;
+        }
+        const t = nowTime();
+        s.fields.mtime = t;
+        s.fields.ctime = t;
+        await s.save(vol, h);
+        endio.dioBegin(ino);
+        counted = true;
+      } catch (e) {
+        // Extents allocated before the failure (ENOSPC) stay mapped, unwritten: save them.
+        await s.save(vol, h).catch(() => {});
+        throw e;
+      } finally {
+        await h.stop();
+      }
+    });
+    // Step 2: no lock. Stale cached copies of the targets must not outlive the write.
+    const requests: Promise<unknown>[] = [];
+    let overwriteError: unknown;
+    for (const seg of segs) {
+      for (let b = 0; b < seg.len; b++) await vol.cache.invalidate(seg.phys + b).catch(() => false);
+      const src = data.subarray((seg.lblk - first) * bs, (seg.lblk - first + seg.len) * bs);
+      for (let off = 0; off < src.length; off += MAX_BIO) {
+        const piece = src.subarray(off, Math.min(src.length, off + MAX_BIO));
+        const at = seg.phys * bs + off;
+        if (seg.io) requests.push(endio.submit(seg.io, at, piece));
+        else requests.push(vol.device.write(at, piece).catch((e) => void (overwriteError ??= e)));
+      }
+      if (seg.io) endio.put(seg.io);
+    }
+    await Promise.all(requests);
+    for (const seg of segs) if (!seg.io) for (let b = 0; b < seg.len; b++) await vol.cache.invalidate(seg.phys + b).catch(() => false);
+    endio.dioEnd(ino);
+    counted = false;
+    // Step 3: conversions (the worker runs them under metaLock).
+    const outcomes = await Promise.allSettled(segs.filter((x) => x.io).map((x) => x.io!.done));
+    const failed = outcomes.find((o) => o.status === "rejected") as PromiseRejectedResult | undefined;
+    const err = overwriteError ?? failed?.reason;
+    if (err !== undefined) {
+      throw err instanceof FsError && err.code === "EIO" ? new FsError("EIO", err.message, { syscall: "write", path }) : new FsError("EIO", `direct write failed: ${err instanceof Error ? err.message : String(err)}`, { syscall: "write", path });
+    }
+    // An extending write made only of overwrites (no IoEnd carried the size) sets it here.
+    const inode = await vol.inodes.get(ino);
+    if (inode.size < end) {
+      await vol.metaLock.run(async () => {
+        const h = new CacheHandle(vol.cache);
+        try {
+          const s = await WState.load(vol, ino);
+          if (s.fields.size < end) {
+            s.fields.size = end;
+            await s.save(vol, h);
+          }
+        } finally {
+          await h.stop();
+        }
+      });
+    }
+    return data.length;
+  } catch (e) {
+    // IoEnds begun but never submitted must still be released (no conversion).
+    for (const seg of segs) if (seg.io && seg.io.refs > 0 && seg.io.bios === 0) endio.put(seg.io, e ?? new Error("not submitted"));
+    if (counted) endio.dioEnd(ino);
+    throw e;
+  }
+}
+
+/**
+ * Read whole blocks at byte pos of ino into out (clipped to the file size), bypassing the
+ * cache. Caller: FileHandle.read on a direct handle (no lock held). Returns bytes read.
+ */
+export async function directRead(vol: Volume, ino: number, path: string, out: Uint8Array, bufOffset: number, pos: number): Promise<number> {
+  checkAligned(vol, "read", path, bufOffset, out.length, pos);
+  const bs = vol.blockSize;
+  if (!vol.readOnly && vol.fileData.hasPending(ino)) {
+    await vol.metaLock.run(async () => {
+      const h = new CacheHandle(vol.cache);
+      try {
+        const s = await WState.load(vol, ino);
+        await vol.fileData.writeback(h, s);
+        await s.save(vol, h);
+      } finally {
+        await h.stop();
+      }
+    });
+  }
+  const endio = vol.readOnly ? undefined : endioOf(vol);
+  endio?.dioBegin(ino);
+  try {
+    const inode = await vol.inodes.get(ino);
+    const stop = Math.min(inode.size, pos + out.length);
+    if (stop <= pos) return 0;
+    const n = stop - pos;
+    const first = pos / bs;
+    const last = Math.ceil(stop / bs);
+    const reads: Promise<void>[] = [];
+    for (let l = first; l < last; ) {
+      const m = await vol.mapper.map(inode, l, last - l);
+      const len = Math.min(m.len, last - l);
+      const dst = out.subarray((l - first) * bs, Math.min(n, (l - first + len) * bs));
+      if (m.phys < 0 || m.unwritten) dst.fill(0);
+      else if (dst.length % bs === 0) reads.push(vol.device.read(m.phys * bs, dst));
+      else {
+        // The file's last block is partial: read it whole, hand over the part inside the file.
+        const whole = new Uint8Array(len * bs);
+        reads.push(vol.device.read(m.phys * bs, whole).then(() => dst.set(whole.subarray(0, dst.length))));
+      }
+      l += len;
+    }
+    await Promise.all(reads);
+    return n;
+  } finally {
+    endio?.dioEnd(ino);
+  }
+}
