@@ -38,12 +38,18 @@
  * Reserved blocks: by default every free block can be allocated (this library has no
  * notion of a privileged user). `reserveForRoot: true` keeps the superblock's reserved
  * count back, as the kernel does for unprivileged users.
+ *
+ * Delayed-allocation reservations (resv.ts): blocks promised to buffered file data are
+ * out of reach of every allocation except the write-back of the inode that holds them
+ * (`resv.beginDraw`); the check is repeated in `claim`, synchronously with the bitmap
+ * change, and each block claimed while drawing is taken off that reservation.
  */
 import type { Handle, BlockAllocator, BlockRef } from "../journal/handle.ts";
 import type { Engine } from "../wasm.ts";
 import type { Volume } from "./volume.ts";
 import { Mutex, RwLock } from "../sched/locks.ts";
 import { FsError, type ErrorCode } from "./errors.ts";
+import { Reservations } from "./resv.ts";
 
 export interface AllocatorOptions {
   /** Keep the superblock's reserved blocks out of reach (default false: allocate them too). */
@@ -104,6 +110,8 @@ class GroupLocks<L> {
 export class Allocator implements BlockAllocator {
   /** Corruption found while allocating (one line per group). */
   readonly problems: string[] = [];
+  /** Space promised to buffered (delayed-allocation) file data. */
+  readonly resv: Reservations;
   private readonly vol: Volume;
   private readonly engine: Engine;
   private readonly x: Engine["x"];
@@ -160,6 +168,7 @@ export class Allocator implements BlockAllocator {
     this.flexAware = vol.sb.has("flex_bg");
     this.BLOCKS_BAD = c("ALLOC_GROUP_BLOCKS_BAD");
     this.INODES_BAD = c("ALLOC_GROUP_INODES_BAD");
+    this.resv = new Reservations(vol.blockSize, () => (x.allocFreeBlocksTotal() as number) - this.reserved);
     // Groups mount found unusable. (A descriptor whose checksum fails is caught by the
     // engine when its group is first tried: ALLOC_ERR_DESC_CSUM.)
     for (const g of vol.badGroups) x.allocMarkGroup(g, this.BLOCKS_BAD | this.INODES_BAD);
@@ -184,9 +193,12 @@ export class Allocator implements BlockAllocator {
     // One call hands out one run, which lies inside one group.
     want = Math.min(want, this.bpg);
     minLen = Math.min(minLen, want);
-    if (this.reserved > 0) {
-      const avail = (x.allocFreeBlocksTotal() as number) - this.reserved;
-      if (avail < minLen) throw this.nospc("allocBlocks", `no space left: the remaining blocks are reserved`);
+    {
+      const avail = this.available();
+      if (avail < minLen) {
+        const held = this.reserved + this.resv.untouchable;
+        throw this.nospc("allocBlocks", `no run of ${minLen} free block(s) left (${x.allocFreeBlocksTotal()} free, ${held} of them reserved)`);
+      }
       want = Math.min(want, avail);
     }
     const tried = new Set<number>();
@@ -417,20 +429,24 @@ export class Allocator implements BlockAllocator {
     h: Handle, g: number, bitmap: BlockRef, gdt: BlockRef, goalOff: number, want: number, minLen: number, corrupt: string[],
   ): { start: number; len: number } | null {
     const x = this.x;
-    if (this.reserved > 0) {
-      // Re-checked here, synchronously with the claim, so concurrent requests cannot
-      // together dip into the reserve.
-      const avail = (x.allocFreeBlocksTotal() as number) - this.reserved;
-      if (avail < minLen) return null;
-      want = Math.min(want, avail);
-    }
+    // Re-checked here, synchronously with the claim, so concurrent requests cannot
+    // together dip into the reserves.
+    const avail = this.available();
+    if (avail < minLen) return null;
+    want = Math.min(want, avail);
     const n = this.engine.call(() => x.ballocInBitmap(bitmap.ptr, g, goalOff, want, minLen)) as number;
     if (n < 0) return this.groupFailed(g, this.BLOCKS_BAD, `block group ${g}: ${this.reason(n)}`, corrupt);
     if (n === 0) return null;
+    this.resv.drew(n);
     x.gdtStoreDesc(g, gdt.ptr);
     h.dirty(bitmap);
     h.dirty(gdt);
     return { start: x.ballocResultStart() as number, len: n };
+  }
+
+  // Blocks this request may take: free, less the root reserve and others' reservations.
+  private available(): number {
+    return (this.x.allocFreeBlocksTotal() as number) - this.reserved - this.resv.untouchable;
   }
 
   // Try group g for an inode; 0 if it has none (raced, or proved corrupt).

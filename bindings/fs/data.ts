@@ -17,11 +17,18 @@
  *
  * The last block of a file is always written whole, zero-padded, so growing the file
  * later (truncate up) reads zeros past the old end rather than stale bytes.
+ *
+ * Space for buffered data is reserved when it is buffered (resv.ts): `buffer` first
+ * reserves the worst case the new blocks can need and fails with ENOSPC before touching
+ * anything when the volume cannot promise it; `writeback` allocates from that
+ * reservation and returns the rest; `discard` gives back the share of what it drops. So
+ * a write that returned never loses its data to ENOSPC at close, fsync or sync.
  */
 import { FsError } from "./errors.ts";
 import type { Handle } from "../journal/handle.ts";
 import type { Volume } from "./volume.ts";
 import type { WState } from "./wstate.ts";
+import { treeShape, type NewRun, type Reservations } from "./resv.ts";
 
 export interface DataParts {
   allocBlocks(h: Handle, goal: number, want: number, minLen?: number): Promise<{ start: number; len: number }>;
@@ -49,6 +56,11 @@ export class FileData {
     this.vol = vol;
     this.parts = parts;
     this.budget = budget;
+  }
+
+  // The volume's reservations live with its block allocator, which must respect them.
+  private get resv(): Reservations {
+    return this.vol.writeParts.alloc.resv;
   }
 
   get bufferedBytes(): number {
@@ -109,12 +121,17 @@ export class FileData {
     }
   }
 
-  /** Buffer a write of `data` at byte `pos` of s (delayed allocation). Updates size. */
-  async buffer(s: WState, pos: number, data: Uint8Array): Promise<void> {
+  /**
+   * Buffer a write of `data` at byte `pos` of s (delayed allocation); updates the size.
+   * Caller holds metaLock. Throws ENOSPC, having buffered and changed nothing, when the
+   * space the new blocks may need cannot be reserved.
+   */
+  async buffer(s: WState, pos: number, data: Uint8Array, path?: string): Promise<void> {
     const bs = this.vol.blockSize;
+    const end = pos + data.length;
+    if (end > pos) await this.reserve(s, Math.floor(pos / bs), Math.ceil(end / bs), path);
     let map = this.pending.get(s.ino);
     if (!map) this.pending.set(s.ino, (map = new Map()));
-    const end = pos + data.length;
     for (let b = Math.floor(pos / bs); b * bs < end; b++) {
       let buf = map.get(b);
       const bStart = b * bs;
@@ -133,6 +150,29 @@ export class FileData {
       buf.set(data.subarray(from - pos, to - pos), from - bStart);
     }
     if (end > s.fields.size) s.fields.size = end;
+  }
+
+  /**
+   * Reserve space for the blocks in [first, end) of s that are not buffered yet and have
+   * no written block under them (holes, unwritten extents). ENOSPC when it cannot.
+   */
+  private async reserve(s: WState, first: number, end: number, path?: string): Promise<void> {
+    const map = this.pending.get(s.ino);
+    const runs: NewRun[] = [];
+    for (let b = first; b < end; ) {
+      const m = await this.vol.mapper.map(s.asInode(), b, end - b);
+      const len = Math.max(1, Math.min(m.len, end - b));
+      if (m.phys < 0 || m.unwritten) {
+        for (let k = b; k < b + len; k++) {
+          if (map?.has(k)) continue;
+          const last = runs[runs.length - 1];
+          if (last && last.start + last.len === k && last.unwritten === m.unwritten) last.len++;
+          else runs.push({ start: k, len: 1, unwritten: m.unwritten });
+        }
+      }
+      b += len;
+    }
+    this.resv.reserve(s.ino, runs, treeShape(s.iblock), path);
   }
 
   /** Copy buffered blocks of ino over the bytes [pos, pos+out.length) just read. */
@@ -154,11 +194,26 @@ export class FileData {
   /** Give the buffered blocks of s disk space and write them; s must then be saved. */
   async writeback(h: Handle, s: WState): Promise<void> {
     const map = this.pending.get(s.ino);
-    if (!map || map.size === 0) return;
+    if (!map || map.size === 0) return this.resv.settle(s.ino);
     const bs = this.vol.blockSize;
     const lblks = [...map.keys()].sort((a, b) => a - b);
     // Blocks past EOF (a truncate raced a buffered write) are dropped.
     const lastValid = Math.ceil(s.fields.size / bs);
+    this.resv.beginDraw(s.ino);
+    try {
+      await this.writeRuns(h, s, map, lblks, lastValid);
+    } finally {
+      this.resv.endDraw();
+    }
+    for (const buf of map.values()) this.pendingBytes -= buf.length;
+    this.pending.delete(s.ino);
+    this.resv.settle(s.ino);
+  }
+
+  // Write back the buffered blocks lblks (sorted) below lastValid: overwrite in place
+  // where a written block is mapped, allocate (from the reservation) everywhere else.
+  private async writeRuns(h: Handle, s: WState, map: Map<number, Uint8Array>, lblks: number[], lastValid: number): Promise<void> {
+    const bs = this.vol.blockSize;
     let i = 0;
     while (i < lblks.length) {
       const first = lblks[i]!;
@@ -181,8 +236,6 @@ export class FileData {
       }
       i += n;
     }
-    for (const buf of map.values()) this.pendingBytes -= buf.length;
-    this.pending.delete(s.ino);
   }
 
   /**
@@ -216,8 +269,9 @@ export class FileData {
     }
   }
 
-  /** Forget buffered data of ino at and past lblk (truncate). */
+  /** Forget buffered data of ino at and past lblk (truncate), returning its reserved space. */
   discard(ino: number, fromLblk = 0): void {
+    this.resv.release(ino, fromLblk);
     const map = this.pending.get(ino);
     if (!map) return;
     for (const [b, buf] of map) {

@@ -393,7 +393,11 @@ export class Volume {
     this.assertMounted("statfs");
     const sb = this.sb;
     const totals = this.readOnly ? undefined : this.writeParts.alloc.totals();
-    const bfree = totals ? totals.freeBlocks : sb.freeBlocks;
+    // Blocks promised to buffered data count as used (the kernel's dirty clusters), so
+    // bfree never offers space that delayed allocation already owns. Writes may use the
+    // root-reserved blocks (there are no unprivileged users here), so bfree is what a
+    // write can still get; bavail keeps df's meaning, bfree less the root reserve.
+    const bfree = totals ? totals.freeBlocks - this.writeParts.alloc.resv.reserved : sb.freeBlocks;
     return {
       type: EXT4_SUPER_MAGIC,
       bsize: this.blockSize,
@@ -498,8 +502,10 @@ export class Volume {
   }
 
   /**
-   * After the last close of an inode: write back its buffered data and, if it has no
-   * links left, take it off the orphan list and free it.
+   * After the last close of an inode (or the close of a writer): write back its buffered
+   * data, whose space was reserved when it was written, so this cannot fail for space;
+   * if it has no links left, drop that data instead, take it off the orphan list and
+   * free it. Takes metaLock.
    */
   async lastClose(ino: number): Promise<void> {
     if (this.readOnly) return;
@@ -507,18 +513,16 @@ export class Volume {
       const h = new CacheHandle(this.cache);
       try {
         const s = await WState.load(this, ino);
-        const failure = await this.fileData.writebackOrDrop(h, s);
-        if (failure !== undefined) {
-          await s.save(this, h);
-          throw failure;
-        }
         if (s.fields.nlink === 0) {
-          await this.unlinkOrphan(h, ino);
+          if (this.isOpen(ino)) return; // another handle still reads or writes it
           this.fileData.discard(ino);
+          await this.unlinkOrphan(h, ino);
           await this.ops.release(h, s);
-        } else {
-          await s.save(this, h);
+          return;
         }
+        const failure = await this.fileData.writebackOrDrop(h, s);
+        await s.save(this, h);
+        if (failure !== undefined) throw failure;
       } finally {
         await h.stop();
       }

@@ -29,8 +29,9 @@
  *                   a directory to a bad new path, 256-byte names under a bad parent,
  *                   rename onto an ancestor of the source, ftruncate of a read-only handle
  *   mkdir-p         mkdir recursive onto a dangling symlink or an existing non-directory
- *   close-enospc    a handle's writes are synced right away, so that ENOSPC from delayed
- *                   allocation is reported by that write rather than by close
+ *
+ * Delayed allocation reserves space at write(): on a full volume ENOSPC comes from the
+ * write (which then changed nothing), never from close — a failing close is a failure.
  */
 import { afterAll, describe, expect, it } from "vitest";
 import { join } from "node:path";
@@ -76,11 +77,9 @@ const CONFIGS: Config[] = [
   { name: "4k", size: 64 * MiB, blockSize: 4096, ops: 6000, full: false, maxWrite: 3 * MiB },
   { name: "1k", size: 32 * MiB, blockSize: 1024, ops: 5000, full: false, maxWrite: 2 * MiB },
   { name: "tiny-cache", size: 64 * MiB, blockSize: 4096, ops: 4000, cacheBytes: 64 << 10, full: false, maxWrite: 2 * MiB },
-  // Delayed allocation reserves no space yet, so ENOSPC can surface at close instead of
-  // at write(): these runs sync each handle's writes right away (close-enospc).
-  { name: "full-4k", size: 12 * MiB, blockSize: 4096, inodeRatio: 32768, ops: 2000, full: true, maxWrite: 3 * MiB, avoid: ["close-enospc"] },
+  { name: "full-4k", size: 12 * MiB, blockSize: 4096, inodeRatio: 32768, ops: 2000, full: true, maxWrite: 3 * MiB },
   {
-    name: "full-1k", size: 8 * MiB, blockSize: 1024, inodeRatio: 16384, ops: 1500, full: true, maxWrite: 2 * MiB, avoid: ["close-enospc"],
+    name: "full-1k", size: 8 * MiB, blockSize: 1024, inodeRatio: 16384, ops: 1500, full: true, maxWrite: 2 * MiB,
     knownBug: "mkdir -p on a nearly full volume: the engine's ENOSPC for a parent vs the model's ENAMETOOLONG for a later name (seed 24308, step 1334): error-order question to settle against Linux",
   },
 ];
@@ -589,27 +588,30 @@ class Runner {
           async () => {
             const r = await handle.write(data, 0, data.length, pos);
             if (r.bytesWritten !== data.length) throw new Mismatch(`short write: ${r.bytesWritten} of ${data.length}`);
-            if (this.avoid.has("close-enospc")) await handle.sync();
           },
           (m) => m.fhWrite(file, data, pos),
-          () => this.partial(p, snapshot, file.append ? (snapshot?.length ?? 0) : pos, data, false, mode, file.node),
+          // Delayed allocation reserves space first: a write refused for space changed nothing.
+          () => this.unchanged(p, snapshot),
         );
       }
     } finally {
       this.log.push("fh.close()");
       file.closed = true;
       const c = await engine(() => handle.close());
-      if (!c.ok && c.code === "ENOSPC" && this.cfg.full && this.avoid.has("close-enospc") && file.node.kind === "file") {
-        // Known deviation (reported): buffered data that could not be allocated fails
-        // the close. Take whatever the file now holds and go on looking for worse.
-        this.log[this.log.length - 1] += " → ENOSPC (tolerated)";
-        this.enospc++;
-        const r = await engine(() => this.vol.readFile(p));
-        if (!r.ok) this.fail(`after ENOSPC at close: readFile gave ${r.code}`);
-        this.model.adoptContents(file.node, r.value as Uint8Array);
-      } else if (!c.ok) this.fail(`close: engine gave ${c.code}`);
+      // Space for every accepted write was reserved by it: close must not fail, not even
+      // on a full volume.
+      if (!c.ok) this.fail(`close: engine gave ${c.code}`);
     }
     await this.check([p]);
+  }
+
+  /** After ENOSPC from fh.write: the file must hold exactly what it held before. */
+  private async unchanged(p: string, before: Uint8Array | undefined): Promise<void> {
+    const r = await engine(() => this.vol.readFile(p));
+    if (!r.ok) this.fail(`after ENOSPC from a write to ${p}: readFile gave ${r.code}`);
+    const got = r.value as Uint8Array;
+    const want = before ?? new Uint8Array(0);
+    if (!bytesEqual(got, want)) this.fail(`a write to ${p} refused with ENOSPC changed the file: ${describeDiff(want, got)}`);
   }
 
   /** The current contents of the file a path leads to (followed), if any. */
