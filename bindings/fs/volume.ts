@@ -475,6 +475,7 @@ export class Volume {
   symlink(target: string, path: string): Promise<void> {
     return this.guard("symlink", path, () => this.writer.symlink(target, path));
   }
+  mknod(path: string, mode: number, rdev = 0): Promise<void> { return this.guard("mknod", path, () => this.writer.mknod(path, mode, rdev)); }
   chmod(path: string, mode: number | string): Promise<void> { return this.guard("chmod", path, () => this.writer.chmod(path, mode)); }
   chown(path: string, uid: number, gid: number): Promise<void> { return this.guard("chown", path, () => this.writer.chown(path, uid, gid)); }
   lchown(path: string, uid: number, gid: number): Promise<void> { return this.guard("lchown", path, () => this.writer.chown(path, uid, gid, false)); }
