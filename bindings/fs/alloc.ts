@@ -390,13 +390,7 @@ export class Allocator implements BlockAllocator {
       if (x.ballocNeedsInit(g)) {
         const rc = x.ballocInitCheck(g) as number;
         if (rc < 0) return this.groupFailed(g, this.BLOCKS_BAD, `block group ${g}: ${this.reason(rc)}`, corrupt);
-        const bitmap = await h.getNewBlock(bbBlk);
-        const gdt = await h.getWriteAccess(gdtBlk);
-        const rc2 = this.engine.call(() => x.ballocInitBitmap(bitmap.ptr, g)) as number;
-        if (rc2 < 0) throw new FsError("EIO", `block group ${g} changed under its lock (${this.reason(rc2)})`);
-        x.gdtStoreDesc(g, gdt.ptr);
-        h.dirty(bitmap);
-        h.dirty(gdt);
+        const { bitmap, gdt } = await this.initBitmap(h, g, bbBlk, gdtBlk, (p) => x.ballocInitBitmap(p, g) as number, "block");
         this.counters.blockGroupsInitialised++;
         return this.claim(h, g, bitmap, gdt, goalOff, want, minLen, corrupt);
       }
@@ -444,6 +438,21 @@ export class Allocator implements BlockAllocator {
     return { start: x.ballocResultStart() as number, len: n };
   }
 
+  // First use of an UNINIT group (its lock held, its layout checked): build its block or
+  // inode bitmap with `init`, store the descriptor, and record both blocks in h.
+  private async initBitmap(
+    h: Handle, g: number, bitmapBlk: number, gdtBlk: number, init: (ptr: number) => number, kind: "block" | "inode",
+  ): Promise<{ bitmap: BlockRef; gdt: BlockRef }> {
+    const bitmap = await h.getNewBlock(bitmapBlk);
+    const gdt = await h.getWriteAccess(gdtBlk);
+    const rc = this.engine.call(() => init(bitmap.ptr)) as number;
+    if (rc < 0) throw new FsError("EIO", `${kind} group ${g} changed under its lock (${this.reason(rc)})`);
+    this.x.gdtStoreDesc(g, gdt.ptr);
+    h.dirty(bitmap);
+    h.dirty(gdt);
+    return { bitmap, gdt };
+  }
+
   // Blocks this request may take: free, less the root reserve and others' reservations.
   private available(): number {
     return (this.x.allocFreeBlocksTotal() as number) - this.reserved - this.resv.untouchable;
@@ -463,13 +472,7 @@ export class Allocator implements BlockAllocator {
       if (x.iallocNeedsInit(g)) {
         const rc = x.iallocInitCheck(g) as number;
         if (rc < 0) return this.groupFailed(g, this.INODES_BAD, `inode group ${g}: ${this.reason(rc)}`, corrupt) ?? 0;
-        bitmap = await h.getNewBlock(ibBlk);
-        gdt = await h.getWriteAccess(gdtBlk);
-        const rc2 = this.engine.call(() => x.iallocInitBitmap(bitmap.ptr, g)) as number;
-        if (rc2 < 0) throw new FsError("EIO", `inode group ${g} changed under its lock (${this.reason(rc2)})`);
-        x.gdtStoreDesc(g, gdt.ptr);
-        h.dirty(bitmap);
-        h.dirty(gdt);
+        ({ bitmap, gdt } = await this.initBitmap(h, g, ibBlk, gdtBlk, (p) => x.iallocInitBitmap(p, g) as number, "inode"));
         this.counters.inodeGroupsInitialised++;
       } else {
         bitmap = await h.getWriteAccess(ibBlk);

@@ -11,15 +11,9 @@ import { FsError } from "./errors.ts";
 import { CacheHandle, type Handle } from "../journal/handle.ts";
 import type { Volume } from "./volume.ts";
 import { WState, nowTime } from "./wstate.ts";
+import { FILE_TYPE } from "./stats.ts";
 
-const S_IFDIR = 0o040000;
-const S_IFREG = 0o100000;
-const S_IFLNK = 0o120000;
-const S_IFMT = 0o170000;
-const S_IFCHR = 0o020000;
-const S_IFBLK = 0o060000;
-const S_IFIFO = 0o010000;
-const S_IFSOCK = 0o140000;
+const { S_IFDIR, S_IFREG, S_IFLNK, S_IFMT, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK } = FILE_TYPE;
 const utf8 = new TextEncoder();
 
 function checkPath(path: unknown, syscall: string): asserts path is string {
@@ -298,7 +292,7 @@ export class VolumeWriter {
     const type = (mode & S_IFMT) || S_IFREG;
     // As Linux: a directory is EPERM (mkdir is the way), anything else unknown EINVAL.
     if (type === S_IFDIR) throw new FsError("EPERM", "mknod cannot make a directory", { syscall: "mknod", path });
-    if (![S_IFREG, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK].includes(type)) throw new FsError("EINVAL", `bad file type in mode 0o${mode.toString(8)}`, { syscall: "mknod", path });
+    if (!([S_IFREG, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK] as number[]).includes(type)) throw new FsError("EINVAL", `bad file type in mode 0o${mode.toString(8)}`, { syscall: "mknod", path });
     // ext4 keeps at most a 12-bit major and a 20-bit minor: dev_t values past 32 bits do not fit.
     if (!Number.isSafeInteger(rdev) || rdev < 0 || rdev > 0xffffffff) throw new FsError("EINVAL", `bad device number ${String(rdev)}`, { syscall: "mknod", path });
     const perm = mode & 0o7777 & ~this.vol.umask;
