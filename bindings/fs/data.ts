@@ -23,6 +23,11 @@
  * anything when the volume cannot promise it; `writeback` allocates from that
  * reservation and returns the rest; `discard` gives back the share of what it drops. So
  * a write that returned never loses its data to ENOSPC at close, fsync or sync.
+ *
+ * Every change of a file's block map goes through this file (writeNew, write-back,
+ * truncate) or frees the inode (unlink), which is what lets `holes` remember a hole
+ * between buffered writes; new code that changes a file's extent tree elsewhere must
+ * drop it (discard does).
  */
 import { FsError } from "./errors.ts";
 import type { Handle } from "../journal/handle.ts";
@@ -49,6 +54,12 @@ export class FileData {
   /** ino → (lblk → block buffer) of data not yet on disk. */
   private readonly pending = new Map<number, Map<number, Uint8Array>>();
   private pendingBytes = 0;
+  /**
+   * ino → one hole [from, to) of its block map, remembered between buffered writes so a
+   * file appended in small pieces is not looked up in its extent tree on every write.
+   * Valid only while nothing changes the tree: dropped by writeNew, writeback, discard.
+   */
+  private readonly holes = new Map<number, { from: number; to: number }>();
   /** Write back once this many bytes are buffered. */
   readonly budget: number;
 
@@ -91,6 +102,7 @@ export class FileData {
    * unmapped there. The last partial block is zero-padded.
    */
   async writeNew(h: Handle, s: WState, lblk: number, data: Uint8Array, growSize = false): Promise<void> {
+    this.holes.delete(s.ino);
     const bs = this.vol.blockSize;
     const blocks = Math.ceil(data.length / bs);
     let done = 0;
@@ -160,7 +172,13 @@ export class FileData {
     const map = this.pending.get(s.ino);
     const runs: NewRun[] = [];
     for (let b = first; b < end; ) {
-      const m = await this.vol.mapper.map(s.asInode(), b, end - b);
+      const hole = this.holes.get(s.ino);
+      let m: { phys: number; len: number; unwritten: boolean };
+      if (hole && b >= hole.from && b < hole.to) m = { phys: -1, len: hole.to - b, unwritten: false };
+      else {
+        m = await this.vol.mapper.map(s.asInode(), b, end - b);
+        if (m.phys < 0 && !m.unwritten) this.holes.set(s.ino, { from: b, to: b + Math.max(1, m.len) });
+      }
       const len = Math.max(1, Math.min(m.len, end - b));
       if (m.phys < 0 || m.unwritten) {
         for (let k = b; k < b + len; k++) {
@@ -193,6 +211,7 @@ export class FileData {
 
   /** Give the buffered blocks of s disk space and write them; s must then be saved. */
   async writeback(h: Handle, s: WState): Promise<void> {
+    this.holes.delete(s.ino);
     const map = this.pending.get(s.ino);
     if (!map || map.size === 0) return this.resv.settle(s.ino);
     const bs = this.vol.blockSize;
@@ -271,6 +290,7 @@ export class FileData {
 
   /** Forget buffered data of ino at and past lblk (truncate), returning its reserved space. */
   discard(ino: number, fromLblk = 0): void {
+    this.holes.delete(ino);
     this.resv.release(ino, fromLblk);
     const map = this.pending.get(ino);
     if (!map) return;

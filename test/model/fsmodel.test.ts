@@ -35,14 +35,14 @@
  */
 import { afterAll, describe, expect, it } from "vitest";
 import { join } from "node:path";
-import { lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import "../../bindings/node.ts";
 import { mkfs, mount, MemoryDevice, FsError, type Volume } from "../../bindings/index.ts";
 import { writable, type WritableVolume, type WritableFileHandle } from "../../bindings/node-copyin.ts";
 import { Rng } from "../helpers/fixtures.ts";
-import { e2fsck, saveSparse, tempDir, run, tool } from "../helpers/e2fsprogs.ts";
-import { listImage, statInodes, decodeTime } from "../helpers/image-oracle.ts";
+import { e2fsck, saveSparse, tempDir } from "../helpers/e2fsprogs.ts";
 import { FsModel, ModelError, cloneModel, joinPath, type MNode, type OpenFile } from "./model.ts";
+import { bytesEqual, compareWithDebugfs, describeDiff } from "./debugfs-oracle.ts";
 
 const MiB = 2 ** 20;
 const RUNS = Math.max(1, Number(process.env.MODEL_RUNS ?? 1));
@@ -678,9 +678,6 @@ function short(line: string): string {
   return line.replace(/([^"/ ,]{24})[^"/ ,]{16,}([^"/ ,]{8})/g, "$1…$2");
 }
 
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.length), Buffer.from(b.buffer, b.byteOffset, b.length)) === 0;
-}
 
 function countEqual(a: Uint8Array, b: Uint8Array): number {
   let n = 0;
@@ -699,69 +696,6 @@ function countNew(got: Uint8Array, before: Uint8Array, data: Uint8Array, pos: nu
   return `${fromNew} of ${differ}`;
 }
 
-function describeDiff(want: Uint8Array, got: Uint8Array): string {
-  let i = 0;
-  while (i < want.length && i < got.length && want[i] === got[i]) i++;
-  return `expected ${want.length} bytes, got ${got.length}; first difference at byte ${i} (expected ${want[i]}, got ${got[i]})`;
-}
-
-// ------------------------------------------------------------------ the oracle at the end
-
-/** debugfs must see the model: names, modes, owners, links, sizes, known mtimes, bytes. */
-async function compareWithDebugfs(img: string, model: FsModel, where: string): Promise<void> {
-  const listing = await listImage(img);
-  // `ls -p` also prints the empty (inode 0) slots of lost+found's preallocated blocks.
-  for (const [k, v] of [...listing]) if (v.ino === 0) listing.delete(k);
-  const paths = [...model.paths()];
-  const want = paths.map(([p]) => p).sort();
-  const got = [...listing.keys()].sort();
-  const extra = got.filter((p) => !listing.has(p) || !want.includes(p));
-  const missing = want.filter((p) => !listing.has(p));
-  if (extra.length || missing.length) expect.fail(`${where}: debugfs names: extra ${JSON.stringify(extra.slice(0, 10))}, missing ${JSON.stringify(missing.slice(0, 10))}`);
-  const inoOf = new Map<MNode, number>();
-  for (const [p, m] of paths) {
-    const e = listing.get(p)!;
-    expect({ p, mode: e.mode.toString(8), uid: e.uid, gid: e.gid }, where).toEqual({ p, mode: model.mode(m).toString(8), uid: m.uid, gid: m.gid });
-    const ino = inoOf.get(m);
-    if (ino !== undefined) expect(e.ino, `${where}: ${p} is a hard link of inode ${ino}`).toBe(ino);
-    inoOf.set(m, e.ino);
-  }
-  expect(new Set(inoOf.values()).size, `${where}: distinct objects have distinct inodes`).toBe(inoOf.size);
-  const facts = await statInodes(img, [...inoOf.values()]);
-  for (const [m, ino] of inoOf) {
-    const f = facts.get(ino)!;
-    const p = model.pathOf(m);
-    expect(f, `${where}: debugfs stat <${ino}>`).toBeDefined();
-    expect({ p, links: f.links }, where).toEqual({ p, links: model.nlink(m) });
-    if (m.kind !== "dir") expect({ p, size: f.size }, where).toEqual({ p, size: m.size });
-    if (m.mtimeNs !== undefined && f.mtime) {
-      const d = decodeTime(f.mtime) - m.mtimeNs;
-      expect(d <= 1000n && d >= -1000n, `${where}: mtime of ${p}: debugfs ${decodeTime(f.mtime)} vs ${m.mtimeNs}`).toBe(true);
-    }
-  }
-  // Bytes and symlink targets through rdump (which keeps rwx bits, not setuid/setgid/sticky).
-  const out = join(img + ".rdump");
-  rmSync(out, { recursive: true, force: true });
-  mkdirSync(out);
-  const r = await run(tool("debugfs"), ["-R", `rdump / ${out}`, img]);
-  expect(r.code, `rdump: ${r.stderr}`).toBe(0);
-  for (const [p, m] of paths) {
-    if (p === "/") continue;
-    const h = join(out, p);
-    const st = lstatSync(h);
-    if (m.kind === "symlink") {
-      expect(st.isSymbolicLink(), `${where}: ${p} is a symlink in rdump`).toBe(true);
-      expect(readlinkSync(h, "utf8"), `${where}: target of ${p}`).toBe(m.target);
-    } else if (m.kind === "dir") {
-      expect(st.isDirectory(), `${where}: ${p} is a directory in rdump`).toBe(true);
-    } else {
-      expect(st.isFile(), `${where}: ${p} is a file in rdump`).toBe(true);
-      expect((st.mode & 0o777).toString(8), `${where}: rdump mode of ${p}`).toBe((m.perm & 0o777).toString(8));
-      const bytes = readFileSync(h);
-      if (!bytesEqual(bytes, model.contents(m))) expect.fail(`${where}: rdump contents of ${p}: ${describeDiff(model.contents(m), bytes)}`);
-    }
-  }
-}
 
 // ------------------------------------------------------------------ the tests
 
