@@ -150,6 +150,9 @@ export async function copyIn(volume: Volume | WritableVolume, hostPath: string, 
   const asRoot = runningAsRoot();
   const preserveOwner = opts.preserveOwner ?? asRoot;
   const owner = opts.owner ?? { uid: 0, gid: 0 };
+  // Permission bits the volume strips from what it creates; unknown: assume all of them,
+  // so the mode is always set explicitly.
+  const umask = typeof (volume as { umask?: unknown }).umask === "number" ? (volume as { umask: number }).umask : 0o7777;
   const p: CopyInProgress = { files: 0, dirs: 0, symlinks: 0, hardlinks: 0, specials: 0, bytes: 0, path: hostPath };
   let skipped = 0;
   const links = new Map<string, string>();
@@ -169,8 +172,9 @@ export async function copyIn(volume: Volume | WritableVolume, hostPath: string, 
 
   /**
    * Owner, mode, times — in that order, since chown may clear setuid/setgid. `fresh`: we
-   * created the inode just now with mode `createdMode`, so a chown to the owner new
-   * inodes get anyway and a chmod to the mode it already has can be skipped — a third of
+   * created the inode just now with mode `createdMode` (less the volume's umask), so a
+   * chown to the owner new inodes get anyway and a chmod to the mode it already has can
+   * be skipped — a third of
    * the transactions of a big copy. (Its parent is never setgid while children are
    * created — directory modes are applied after their contents — so the default owner
    * cannot vary by directory.)
@@ -190,7 +194,7 @@ export async function copyIn(volume: Volume | WritableVolume, hostPath: string, 
     }
     const chown = !fresh || uid !== newOwner!.uid || gid !== newOwner!.gid;
     if (chown) await vol.chown(path, uid, gid);
-    if (chown || mode !== createdMode) await vol.chmod(path, mode);
+    if (chown || mode !== (createdMode & ~umask)) await vol.chmod(path, mode);
     await vol.utimes(path, timeArg(st.atimeNs), timeArg(st.mtimeNs));
   };
 
@@ -306,6 +310,8 @@ export async function copyIn(volume: Volume | WritableVolume, hostPath: string, 
         skip(h, `${kind}: the volume cannot create special files (no mknod)`);
         return;
       }
+      // Made from lstat's type, permission bits and device number: a FIFO cannot even be
+      // opened for reading without a writer, and nothing of a special file is in its data.
       await vol.mknod(dest, Number(st.mode), Number(st.rdev));
       p.specials++;
     }

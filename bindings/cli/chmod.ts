@@ -7,7 +7,8 @@
  */
 import type { WritableVolume } from "../node-copyin.ts";
 import { parse, UsageError } from "./args.ts";
-import { byImage, withImage, parseOctalMode } from "./mkdir.ts";
+import { byImage, parseOctalMode } from "./mkdir.ts";
+import { withImage } from "./image.ts";
 
 const HELP = `usage: ext4-wasm chmod [-R] MODE IMAGE:PATH…
 

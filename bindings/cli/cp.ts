@@ -7,11 +7,10 @@
 import { stat, lstat } from "node:fs/promises";
 import { join, basename, resolve } from "node:path";
 import { parse, UsageError, formatBytes } from "./args.ts";
-import { openImage, parseImagePath, type ImagePath } from "./image.ts";
+import { openImage, parseImagePath, withImage, type ImagePath } from "./image.ts";
 import { copyOut } from "../node-copyout.ts";
 import { copyIn } from "../node-copyin.ts";
 import { FsError } from "../fs/errors.ts";
-import { withImage } from "./mkdir.ts";
 import { Progress } from "./progress.ts";
 
 const HELP = `usage: ext4-wasm cp [-r] IMAGE:PATH DEST

@@ -1,6 +1,13 @@
-/** IMAGE:PATH arguments and opening an image read-only for the read commands. */
+/**
+ * IMAGE:PATH arguments, and mounting an image for a command: read-only for the read
+ * commands (openImage), read-write for the write commands (withImage: mkdir, rm, mv, ln,
+ * chmod, cp into an image). withImage guarantees `unmount()` — which writes every dirty
+ * block back — runs even when the operation fails, so a failed command never leaves
+ * half a change sitting only in memory.
+ */
 import { FileDevice } from "../devices/node-file.ts";
 import { mount, type Volume } from "../fs/volume.ts";
+import { writable, type WritableVolume } from "../node-copyin.ts";
 import { UsageError } from "./args.ts";
 
 export interface ImagePath {
@@ -39,4 +46,25 @@ export async function openImage(image: string): Promise<{ vol: Volume; close(): 
     await dev.close();
     throw e;
   }
+}
+
+/** Mount `image` read-write, run fn, then unmount (flushing) and close — also on error. */
+export async function withImage<T>(image: string, fn: (vol: WritableVolume) => Promise<T>): Promise<T> {
+  const dev = await FileDevice.open(image);
+  let result: T;
+  try {
+    const vol = await mount(dev, {});
+    for (const w of vol.warnings) console.error(`ext4-wasm: warning: ${w}`);
+    try {
+      result = await fn(writable(vol));
+    } catch (e) {
+      // The operation's error is the one to report; a failing unmount after it is noise.
+      await vol.unmount().catch(() => {});
+      throw e;
+    }
+    await vol.unmount();
+  } finally {
+    await dev.close();
+  }
+  return result;
 }

@@ -7,7 +7,7 @@ import { FsError } from "../fs/errors.ts";
 import type { WritableVolume } from "../node-copyin.ts";
 import { parse, UsageError } from "./args.ts";
 import { requireImagePath, parseImagePath } from "./image.ts";
-import { withImage } from "./mkdir.ts";
+import { withImage } from "./image.ts";
 
 const HELP = `usage: ext4-wasm ln -s TARGET IMAGE:LINK
        ext4-wasm ln IMAGE:EXISTING IMAGE:LINK

@@ -1,38 +1,11 @@
 /**
  * `ext4-wasm mkdir [-p] [-m MODE] IMAGE:PATH…`: make directories in an image.
  *
- * Also home of openImageForWrite, the read-write counterpart of image.ts' openImage that
- * every write command (mkdir, rm, mv, ln, chmod, cp into an image) shares: it mounts the
- * image read-write and guarantees `unmount()` — which writes every dirty block back —
- * runs even when the operation fails, so a failed command never leaves half a change
- * sitting only in memory.
+ * Also home of the argument helpers the other write commands share (byImage,
+ * parseOctalMode); mounting for writing is image.ts' withImage.
  */
-import { FileDevice } from "../devices/node-file.ts";
-import { mount } from "../fs/volume.ts";
-import { writable, type WritableVolume } from "../node-copyin.ts";
 import { parse, UsageError } from "./args.ts";
-import { requireImagePath, type ImagePath } from "./image.ts";
-
-/** Mount `image` read-write, run fn, then unmount (flushing) and close — also on error. */
-export async function withImage<T>(image: string, fn: (vol: WritableVolume) => Promise<T>): Promise<T> {
-  const dev = await FileDevice.open(image);
-  let result: T;
-  try {
-    const vol = await mount(dev, {});
-    for (const w of vol.warnings) console.error(`ext4-wasm: warning: ${w}`);
-    try {
-      result = await fn(writable(vol));
-    } catch (e) {
-      // The operation's error is the one to report; a failing unmount after it is noise.
-      await vol.unmount().catch(() => {});
-      throw e;
-    }
-    await vol.unmount();
-  } finally {
-    await dev.close();
-  }
-  return result;
-}
+import { requireImagePath, withImage, type ImagePath } from "./image.ts";
 
 /** IMAGE:PATH arguments grouped by image (first-seen order), so each image mounts once. */
 export function byImage(args: readonly string[]): Map<string, ImagePath[]> {

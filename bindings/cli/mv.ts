@@ -2,7 +2,7 @@
 import { FsError } from "../fs/errors.ts";
 import { parse, UsageError } from "./args.ts";
 import { requireImagePath } from "./image.ts";
-import { withImage } from "./mkdir.ts";
+import { withImage } from "./image.ts";
 
 const HELP = `usage: ext4-wasm mv [-T] IMAGE:SRC… IMAGE:DEST
 

@@ -1,7 +1,8 @@
 /** `ext4-wasm rm [-r] [-f] IMAGE:PATH…`: remove files (and with -r directory trees). */
 import { FsError } from "../fs/errors.ts";
 import { parse, UsageError } from "./args.ts";
-import { byImage, withImage } from "./mkdir.ts";
+import { byImage } from "./mkdir.ts";
+import { withImage } from "./image.ts";
 
 const HELP = `usage: ext4-wasm rm [-r] [-f] [-d] IMAGE:PATH…
 

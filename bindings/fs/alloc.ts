@@ -38,12 +38,18 @@
  * Reserved blocks: by default every free block can be allocated (this library has no
  * notion of a privileged user). `reserveForRoot: true` keeps the superblock's reserved
  * count back, as the kernel does for unprivileged users.
+ *
+ * Delayed-allocation reservations (resv.ts): blocks promised to buffered file data are
+ * out of reach of every allocation except the write-back of the inode that holds them
+ * (`resv.beginDraw`); the check is repeated in `claim`, synchronously with the bitmap
+ * change, and each block claimed while drawing is taken off that reservation.
  */
 import type { Handle, BlockAllocator, BlockRef } from "../journal/handle.ts";
 import type { Engine } from "../wasm.ts";
 import type { Volume } from "./volume.ts";
 import { Mutex, RwLock } from "../sched/locks.ts";
 import { FsError, type ErrorCode } from "./errors.ts";
+import { Reservations } from "./resv.ts";
 
 export interface AllocatorOptions {
   /** Keep the superblock's reserved blocks out of reach (default false: allocate them too). */
@@ -104,6 +110,8 @@ class GroupLocks<L> {
 export class Allocator implements BlockAllocator {
   /** Corruption found while allocating (one line per group). */
   readonly problems: string[] = [];
+  /** Space promised to buffered (delayed-allocation) file data. */
+  readonly resv: Reservations;
   private readonly vol: Volume;
   private readonly engine: Engine;
   private readonly x: Engine["x"];
@@ -160,6 +168,7 @@ export class Allocator implements BlockAllocator {
     this.flexAware = vol.sb.has("flex_bg");
     this.BLOCKS_BAD = c("ALLOC_GROUP_BLOCKS_BAD");
     this.INODES_BAD = c("ALLOC_GROUP_INODES_BAD");
+    this.resv = new Reservations(vol.blockSize, () => (x.allocFreeBlocksTotal() as number) - this.reserved);
     // Groups mount found unusable. (A descriptor whose checksum fails is caught by the
     // engine when its group is first tried: ALLOC_ERR_DESC_CSUM.)
     for (const g of vol.badGroups) x.allocMarkGroup(g, this.BLOCKS_BAD | this.INODES_BAD);
@@ -184,9 +193,12 @@ export class Allocator implements BlockAllocator {
     // One call hands out one run, which lies inside one group.
     want = Math.min(want, this.bpg);
     minLen = Math.min(minLen, want);
-    if (this.reserved > 0) {
-      const avail = (x.allocFreeBlocksTotal() as number) - this.reserved;
-      if (avail < minLen) throw this.nospc("allocBlocks", `no space left: the remaining blocks are reserved`);
+    {
+      const avail = this.available();
+      if (avail < minLen) {
+        const held = this.reserved + this.resv.untouchable;
+        throw this.nospc("allocBlocks", `no run of ${minLen} free block(s) left (${x.allocFreeBlocksTotal()} free, ${held} of them reserved)`);
+      }
       want = Math.min(want, avail);
     }
     const tried = new Set<number>();
@@ -378,13 +390,7 @@ export class Allocator implements BlockAllocator {
       if (x.ballocNeedsInit(g)) {
         const rc = x.ballocInitCheck(g) as number;
         if (rc < 0) return this.groupFailed(g, this.BLOCKS_BAD, `block group ${g}: ${this.reason(rc)}`, corrupt);
-        const bitmap = await h.getNewBlock(bbBlk);
-        const gdt = await h.getWriteAccess(gdtBlk);
-        const rc2 = this.engine.call(() => x.ballocInitBitmap(bitmap.ptr, g)) as number;
-        if (rc2 < 0) throw new FsError("EIO", `block group ${g} changed under its lock (${this.reason(rc2)})`);
-        x.gdtStoreDesc(g, gdt.ptr);
-        h.dirty(bitmap);
-        h.dirty(gdt);
+        const { bitmap, gdt } = await this.initBitmap(h, g, bbBlk, gdtBlk, (p) => x.ballocInitBitmap(p, g) as number, "block");
         this.counters.blockGroupsInitialised++;
         return this.claim(h, g, bitmap, gdt, goalOff, want, minLen, corrupt);
       }
@@ -417,20 +423,39 @@ export class Allocator implements BlockAllocator {
     h: Handle, g: number, bitmap: BlockRef, gdt: BlockRef, goalOff: number, want: number, minLen: number, corrupt: string[],
   ): { start: number; len: number } | null {
     const x = this.x;
-    if (this.reserved > 0) {
-      // Re-checked here, synchronously with the claim, so concurrent requests cannot
-      // together dip into the reserve.
-      const avail = (x.allocFreeBlocksTotal() as number) - this.reserved;
-      if (avail < minLen) return null;
-      want = Math.min(want, avail);
-    }
+    // Re-checked here, synchronously with the claim, so concurrent requests cannot
+    // together dip into the reserves.
+    const avail = this.available();
+    if (avail < minLen) return null;
+    want = Math.min(want, avail);
     const n = this.engine.call(() => x.ballocInBitmap(bitmap.ptr, g, goalOff, want, minLen)) as number;
     if (n < 0) return this.groupFailed(g, this.BLOCKS_BAD, `block group ${g}: ${this.reason(n)}`, corrupt);
     if (n === 0) return null;
+    this.resv.drew(n);
     x.gdtStoreDesc(g, gdt.ptr);
     h.dirty(bitmap);
     h.dirty(gdt);
     return { start: x.ballocResultStart() as number, len: n };
+  }
+
+  // First use of an UNINIT group (its lock held, its layout checked): build its block or
+  // inode bitmap with `init`, store the descriptor, and record both blocks in h.
+  private async initBitmap(
+    h: Handle, g: number, bitmapBlk: number, gdtBlk: number, init: (ptr: number) => number, kind: "block" | "inode",
+  ): Promise<{ bitmap: BlockRef; gdt: BlockRef }> {
+    const bitmap = await h.getNewBlock(bitmapBlk);
+    const gdt = await h.getWriteAccess(gdtBlk);
+    const rc = this.engine.call(() => init(bitmap.ptr)) as number;
+    if (rc < 0) throw new FsError("EIO", `${kind} group ${g} changed under its lock (${this.reason(rc)})`);
+    this.x.gdtStoreDesc(g, gdt.ptr);
+    h.dirty(bitmap);
+    h.dirty(gdt);
+    return { bitmap, gdt };
+  }
+
+  // Blocks this request may take: free, less the root reserve and others' reservations.
+  private available(): number {
+    return (this.x.allocFreeBlocksTotal() as number) - this.reserved - this.resv.untouchable;
   }
 
   // Try group g for an inode; 0 if it has none (raced, or proved corrupt).
@@ -447,13 +472,7 @@ export class Allocator implements BlockAllocator {
       if (x.iallocNeedsInit(g)) {
         const rc = x.iallocInitCheck(g) as number;
         if (rc < 0) return this.groupFailed(g, this.INODES_BAD, `inode group ${g}: ${this.reason(rc)}`, corrupt) ?? 0;
-        bitmap = await h.getNewBlock(ibBlk);
-        gdt = await h.getWriteAccess(gdtBlk);
-        const rc2 = this.engine.call(() => x.iallocInitBitmap(bitmap.ptr, g)) as number;
-        if (rc2 < 0) throw new FsError("EIO", `inode group ${g} changed under its lock (${this.reason(rc2)})`);
-        x.gdtStoreDesc(g, gdt.ptr);
-        h.dirty(bitmap);
-        h.dirty(gdt);
+        ({ bitmap, gdt } = await this.initBitmap(h, g, ibBlk, gdtBlk, (p) => x.iallocInitBitmap(p, g) as number, "inode"));
         this.counters.inodeGroupsInitialised++;
       } else {
         bitmap = await h.getWriteAccess(ibBlk);

@@ -23,12 +23,24 @@
  *
  * The last block of a file is always written whole, zero-padded, so growing the file
  * later (truncate up) reads zeros past the old end rather than stale bytes.
+ *
+ * Space for buffered data is reserved when it is buffered (resv.ts): `buffer` first
+ * reserves the worst case the new blocks can need and fails with ENOSPC before touching
+ * anything when the volume cannot promise it; `writeback` allocates from that
+ * reservation and returns the rest; `discard` gives back the share of what it drops. So
+ * a write that returned never loses its data to ENOSPC at close, fsync or sync.
+ *
+ * Every change of a file's block map goes through this file (writeNew, write-back,
+ * truncate) or frees the inode (unlink), which is what lets `holes` remember a hole
+ * between buffered writes; code that changes a file's extent tree elsewhere (fallocate,
+ * direct I/O) calls forgetHoles. A stale hole would only over-reserve, never under.
  */
 import { FsError } from "./errors.ts";
 import type { Handle } from "../journal/handle.ts";
 import type { Volume } from "./volume.ts";
 import type { WState } from "./wstate.ts";
 import { endioOf, type IoEnd } from "../sched/endio.ts";
+import { treeShape, type NewRun, type Reservations } from "./resv.ts";
 
 export interface DataParts {
   allocBlocks(h: Handle, goal: number, want: number, minLen?: number): Promise<{ start: number; len: number }>;
@@ -51,6 +63,12 @@ export class FileData {
   /** ino → (lblk → block buffer) of data not yet on disk. */
   private readonly pending = new Map<number, Map<number, Uint8Array>>();
   private pendingBytes = 0;
+  /**
+   * ino → one hole [from, to) of its block map, remembered between buffered writes so a
+   * file appended in small pieces is not looked up in its extent tree on every write.
+   * Valid only while nothing changes the tree: dropped by writeNew, writeback, discard.
+   */
+  private readonly holes = new Map<number, { from: number; to: number }>();
   /** Write back once this many bytes are buffered. */
   readonly budget: number;
 
@@ -58,6 +76,11 @@ export class FileData {
     this.vol = vol;
     this.parts = parts;
     this.budget = budget;
+  }
+
+  // The volume's reservations live with its block allocator, which must respect them.
+  private get resv(): Reservations {
+    return this.vol.writeParts.alloc.resv;
   }
 
   get bufferedBytes(): number {
@@ -88,6 +111,7 @@ export class FileData {
    * unmapped there. The last partial block is zero-padded.
    */
   async writeNew(h: Handle, s: WState, lblk: number, data: Uint8Array, growSize = false): Promise<void> {
+    this.holes.delete(s.ino);
     const bs = this.vol.blockSize;
     const blocks = Math.ceil(data.length / bs);
     let done = 0;
@@ -118,12 +142,17 @@ export class FileData {
     }
   }
 
-  /** Buffer a write of `data` at byte `pos` of s (delayed allocation). Updates size. */
-  async buffer(s: WState, pos: number, data: Uint8Array): Promise<void> {
+  /**
+   * Buffer a write of `data` at byte `pos` of s (delayed allocation); updates the size.
+   * Caller holds metaLock. Throws ENOSPC, having buffered and changed nothing, when the
+   * space the new blocks may need cannot be reserved.
+   */
+  async buffer(s: WState, pos: number, data: Uint8Array, path?: string): Promise<void> {
     const bs = this.vol.blockSize;
+    const end = pos + data.length;
+    if (end > pos) await this.reserve(s, Math.floor(pos / bs), Math.ceil(end / bs), path);
     let map = this.pending.get(s.ino);
     if (!map) this.pending.set(s.ino, (map = new Map()));
-    const end = pos + data.length;
     for (let b = Math.floor(pos / bs); b * bs < end; b++) {
       let buf = map.get(b);
       const bStart = b * bs;
@@ -144,6 +173,35 @@ export class FileData {
     if (end > s.fields.size) s.fields.size = end;
   }
 
+  /**
+   * Reserve space for the blocks in [first, end) of s that are not buffered yet and have
+   * no written block under them (holes, unwritten extents). ENOSPC when it cannot.
+   */
+  private async reserve(s: WState, first: number, end: number, path?: string): Promise<void> {
+    const map = this.pending.get(s.ino);
+    const runs: NewRun[] = [];
+    for (let b = first; b < end; ) {
+      const hole = this.holes.get(s.ino);
+      let m: { phys: number; len: number; unwritten: boolean };
+      if (hole && b >= hole.from && b < hole.to) m = { phys: -1, len: hole.to - b, unwritten: false };
+      else {
+        m = await this.vol.mapper.map(s.asInode(), b, end - b);
+        if (m.phys < 0 && !m.unwritten) this.holes.set(s.ino, { from: b, to: b + Math.max(1, m.len) });
+      }
+      const len = Math.max(1, Math.min(m.len, end - b));
+      if (m.phys < 0 || m.unwritten) {
+        for (let k = b; k < b + len; k++) {
+          if (map?.has(k)) continue;
+          const last = runs[runs.length - 1];
+          if (last && last.start + last.len === k && last.unwritten === m.unwritten) last.len++;
+          else runs.push({ start: k, len: 1, unwritten: m.unwritten });
+        }
+      }
+      b += len;
+    }
+    this.resv.reserve(s.ino, runs, treeShape(s.iblock), path);
+  }
+
   /** Copy buffered blocks of ino over the bytes [pos, pos+out.length) just read. */
   overlay(ino: number, pos: number, out: Uint8Array): void {
     const map = this.pending.get(ino);
@@ -162,8 +220,9 @@ export class FileData {
 
   /** Give the buffered blocks of s disk space and write them; s must then be saved. */
   async writeback(h: Handle, s: WState): Promise<void> {
+    this.holes.delete(s.ino);
     const map = this.pending.get(s.ino);
-    if (!map || map.size === 0) return;
+    if (!map || map.size === 0) return this.resv.settle(s.ino);
     const bs = this.vol.blockSize;
     const lblks = [...map.keys()].sort((a, b) => a - b);
     const endio = this.vol.background.get<ReturnType<typeof endioOf>>("endio");
@@ -172,6 +231,30 @@ export class FileData {
       : undefined;
     // Blocks past EOF (a truncate raced a buffered write) are dropped.
     const lastValid = Math.ceil(s.fields.size / bs);
+    this.resv.beginDraw(s.ino);
+    try {
+      await this.writeRuns(h, s, map, lblks, lastValid, nolock);
+      // Converting may split extents: its tree blocks come from the same reservation.
+      if (nolock) await this.completeNolock(h, s, nolock);
+    } finally {
+      this.resv.endDraw();
+    }
+    for (const buf of map.values()) this.pendingBytes -= buf.length;
+    this.pending.delete(s.ino);
+    this.resv.settle(s.ino);
+  }
+
+  // Write back the buffered blocks lblks (sorted) below lastValid: overwrite in place
+  // where a written block is mapped, allocate (from the reservation) everywhere else.
+  private async writeRuns(
+    h: Handle,
+    s: WState,
+    map: Map<number, Uint8Array>,
+    lblks: number[],
+    lastValid: number,
+    nolock: { ios: IoEnd[]; requests: Promise<void>[] } | undefined,
+  ): Promise<void> {
+    const bs = this.vol.blockSize;
     let i = 0;
     while (i < lblks.length) {
       const first = lblks[i]!;
@@ -196,9 +279,6 @@ export class FileData {
       }
       i += n;
     }
-    if (nolock) await this.completeNolock(h, s, nolock);
-    for (const buf of map.values()) this.pendingBytes -= buf.length;
-    this.pending.delete(s.ino);
   }
 
   /**
@@ -295,8 +375,15 @@ export class FileData {
     }
   }
 
-  /** Forget buffered data of ino at and past lblk (truncate). */
+  /** The extent tree of ino changed outside this file (fallocate, direct I/O): drop its remembered hole. */
+  forgetHoles(ino: number): void {
+    this.holes.delete(ino);
+  }
+
+  /** Forget buffered data of ino at and past lblk (truncate), returning its reserved space. */
   discard(ino: number, fromLblk = 0): void {
+    this.holes.delete(ino);
+    this.resv.release(ino, fromLblk);
     const map = this.pending.get(ino);
     if (!map) return;
     for (const [b, buf] of map) {

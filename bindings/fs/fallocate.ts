@@ -46,6 +46,7 @@ const MAX_LBLK = 0xffffffff;
  * blocks. Caller holds metaLock, owns h and saves s. onNew sees each new extent.
  */
 export async function allocUnwritten(vol: Volume, h: Handle, s: WState, lblk: number, n: number, onNew?: (lblk: number, phys: number, len: number) => void): Promise<void> {
+  vol.fileData.forgetHoles(s.ino); // the tree changes outside data.ts
   const parts = vol.writeParts;
   const bs = vol.blockSize;
   const end = lblk + n;

@@ -256,7 +256,8 @@ export class FileHandle {
       const s = await WState.load(vol, this.ino);
       at = this.mode.append ? s.fields.size : usePos ? this.position : (pos as number);
       if (at + data.length > 16 * 2 ** 40) throw new FsError("EFBIG", "file too large", { syscall: "write", path: this.path });
-      if (data.length) await vol.fileData.buffer(s, at, data);
+      // ENOSPC here (no space to promise the new blocks) leaves everything as it was.
+      await vol.fileData.buffer(s, at, data, this.path);
       const t = nowTime();
       s.fields.mtime = t;
       s.fields.ctime = t;

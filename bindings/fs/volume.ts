@@ -435,7 +435,11 @@ export class Volume {
     if (!this.readOnly && this.background.isRunning) await this.background.flush();
     const sb = this.sb;
     const totals = this.readOnly ? undefined : this.writeParts.alloc.totals();
-    const bfree = totals ? totals.freeBlocks : sb.freeBlocks;
+    // Blocks promised to buffered data count as used (the kernel's dirty clusters), so
+    // bfree never offers space that delayed allocation already owns. Writes may use the
+    // root-reserved blocks (there are no unprivileged users here), so bfree is what a
+    // write can still get; bavail keeps df's meaning, bfree less the root reserve.
+    const bfree = totals ? totals.freeBlocks - this.writeParts.alloc.resv.reserved : sb.freeBlocks;
     return {
       type: EXT4_SUPER_MAGIC,
       bsize: this.blockSize,
@@ -514,6 +518,7 @@ export class Volume {
   symlink(target: string, path: string): Promise<void> {
     return this.guard("symlink", path, () => this.writer.symlink(target, path));
   }
+  mknod(path: string, mode: number, rdev = 0): Promise<void> { return this.guard("mknod", path, () => this.writer.mknod(path, mode, rdev)); }
   chmod(path: string, mode: number | string): Promise<void> { return this.guard("chmod", path, () => this.writer.chmod(path, mode)); }
   chown(path: string, uid: number, gid: number): Promise<void> { return this.guard("chown", path, () => this.writer.chown(path, uid, gid)); }
   lchown(path: string, uid: number, gid: number): Promise<void> { return this.guard("lchown", path, () => this.writer.chown(path, uid, gid, false)); }
@@ -541,8 +546,10 @@ export class Volume {
   }
 
   /**
-   * After the last close of an inode: write back its buffered data and, if it has no
-   * links left, take it off the orphan list and free it.
+   * After the last close of an inode (or the close of a writer): write back its buffered
+   * data, whose space was reserved when it was written, so this cannot fail for space;
+   * if it has no links left, drop that data instead, take it off the orphan list and
+   * free it. Takes metaLock.
    */
   async lastClose(ino: number): Promise<void> {
     if (this.readOnly) return;
@@ -550,20 +557,18 @@ export class Volume {
     await this.metaLock.run(async () => {
       try {
         const s = await WState.load(this, ino);
-        const failure = await this.fileData.writebackOrDrop(h, s);
-        if (failure !== undefined) {
-          await s.save(this, h);
-          throw failure;
-        }
         if (s.fields.nlink === 0) {
+          if (this.isOpen(ino)) return; // another handle still reads or writes it
           this.fileData.discard(ino);
           // Already on the orphan list (since its unlink): inodegc frees it later, or now.
           if (await this.writeParts.deferRelease(h, s)) return;
           await this.writeParts.orphans.remove(h, s);
           await this.ops.release(h, s);
-        } else {
-          await s.save(this, h);
+          return;
         }
+        const failure = await this.fileData.writebackOrDrop(h, s);
+        await s.save(this, h);
+        if (failure !== undefined) throw failure;
       } finally {
         await h.stop();
       }

@@ -1,7 +1,7 @@
 /**
  * The write side of the Volume API (node:fs/promises shape): mkdir, writeFile,
- * appendFile, unlink, rmdir, rm, rename, link, symlink, chmod, chown, utimes, truncate,
- * plus sync and the read-write parts of mount/unmount.
+ * appendFile, unlink, rmdir, rm, rename, link, symlink, mknod, chmod, chown, utimes,
+ * truncate, plus sync and the read-write parts of mount/unmount.
  *
  * Every call takes the volume's metadata lock for its whole transaction (ops.ts explains
  * the order inside one), opens a Handle, and stops it before the lock is released.
@@ -11,10 +11,9 @@ import { FsError } from "./errors.ts";
 import { CacheHandle, type Handle } from "../journal/handle.ts";
 import type { Volume } from "./volume.ts";
 import { WState, nowTime } from "./wstate.ts";
+import { FILE_TYPE } from "./stats.ts";
 
-const S_IFDIR = 0o040000;
-const S_IFREG = 0o100000;
-const S_IFLNK = 0o120000;
+const { S_IFDIR, S_IFREG, S_IFLNK, S_IFMT, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK } = FILE_TYPE;
 const utf8 = new TextEncoder();
 
 function checkPath(path: unknown, syscall: string): asserts path is string {
@@ -285,6 +284,33 @@ export class VolumeWriter {
     await this.txn("symlink", path, (h) => this.vol.ops.create(h, path, { mode: S_IFLNK | 0o777 }, "symlink", bytes));
   }
 
+  /**
+   * mknod(2): a FIFO, socket, character or block device (type 0 means a regular file)
+   * at path, permission bits less the umask. rdev, in Linux's dev_t layout (what
+   * stat().rdev reports), is kept for devices only. Takes metaLock.
+   */
+  async mknod(path: string, mode: number, rdev = 0): Promise<void> {
+    checkPath(path, "mknod");
+    if (!Number.isInteger(mode) || mode < 0 || mode > 0o177777) throw new FsError("EINVAL", `bad mode ${String(mode)}`, { syscall: "mknod", path });
+    const type = (mode & S_IFMT) || S_IFREG;
+    // As Linux: a directory is EPERM (mkdir is the way), anything else unknown EINVAL.
+    if (type === S_IFDIR) throw new FsError("EPERM", "mknod cannot make a directory", { syscall: "mknod", path });
+    if (!([S_IFREG, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK] as number[]).includes(type)) throw new FsError("EINVAL", `bad file type in mode 0o${mode.toString(8)}`, { syscall: "mknod", path });
+    // ext4 keeps at most a 12-bit major and a 20-bit minor: dev_t values past 32 bits do not fit.
+    if (!Number.isSafeInteger(rdev) || rdev < 0 || rdev > 0xffffffff) throw new FsError("EINVAL", `bad device number ${String(rdev)}`, { syscall: "mknod", path });
+    const perm = mode & 0o7777 & ~this.vol.umask;
+    await this.txn("mknod", path, async (h) => {
+      const s = await this.vol.ops.create(h, path, { mode: type | perm }, "mknod");
+      if (type === S_IFREG) return;
+      // Special inodes have no extent tree (e2fsck rejects one); i_block holds the
+      // device number, or nothing.
+      s.fields.flags = (s.fields.flags & ~(this.vol.engine.constant("INODE_FL_EXTENTS") >>> 0)) >>> 0;
+      s.iblock.fill(0);
+      if (type === S_IFCHR || type === S_IFBLK) encodeDevice(s.iblock, rdev);
+      await s.save(this.vol, h);
+    });
+  }
+
   chmod(path: string, mode: number | string): Promise<void> {
     checkPath(path, "chmod");
     const m = checkMode(mode, "chmod", path);
@@ -322,4 +348,17 @@ export class VolumeWriter {
       await s.save(this.vol, h);
     });
   }
+}
+
+/**
+ * A device number into i_block the way Linux stores it: the old 16-bit form in word 0
+ * when major and minor both fit in 8 bits, else word 0 zero and the new 32-bit form in
+ * word 1 (minor's low byte, major, then minor's upper 12 bits — the dev_t layout).
+ */
+function encodeDevice(iblock: Uint8Array, rdev: number): void {
+  const major = Math.floor(rdev / 256) & 0xfff;
+  const minor = (rdev & 0xff) | (Math.floor(rdev / 4096) & 0xfff00);
+  const dv = new DataView(iblock.buffer, iblock.byteOffset, iblock.byteLength);
+  if (major < 256 && minor < 256) dv.setUint32(0, (major << 8) | minor, true);
+  else dv.setUint32(4, ((minor & 0xff) | (major << 8) | ((minor & 0xfff00) << 12)) >>> 0, true);
 }

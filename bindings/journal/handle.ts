@@ -12,7 +12,11 @@
  * Ordering rules callers must already follow (the journal will rely on them):
  *   - call getWriteAccess/getNewBlock before changing a block's bytes;
  *   - call dirty(ref) after changing them (any number of times);
- *   - never keep a ref past stop(); never use one handle from two operations at once.
+ *   - never keep a ref past stop(); never use one handle from two operations at once;
+ *   - a metadata block given back to the allocator is first forget()-ed through the
+ *     handle that freed it, so its old bytes are never written over whatever the block
+ *     becomes next (the journal will also need this: a revoke record, so replay does not
+ *     resurrect the freed block either).
  */
 import type { BlockCache, CacheRef } from "../cache.ts";
 import { FsError } from "../fs/errors.ts";
@@ -30,6 +34,11 @@ export interface Handle {
   getBlock(blk: number): Promise<BlockRef>;
   /** Drop a pin early (the change, if dirtied, is kept). */
   release(ref: BlockRef): void;
+  /**
+   * The block was freed: drop this handle's pin and discard any unwritten change to it,
+   * so it is never written back. Call before handing the block to the allocator.
+   */
+  forget(blk: number): Promise<void>;
   /** End the atomic update: every pin is released. */
   stop(): Promise<void>;
 }
@@ -49,6 +58,8 @@ export interface BlockAllocator {
 export class CacheHandle implements Handle {
   private readonly cache: BlockCache;
   private readonly pins = new Map<number, BlockRef>();
+  /** Freed blocks a reader still had pinned at forget(): dropped again at stop(). */
+  private readonly forgotten = new Set<number>();
   private stopped = false;
 
   constructor(cache: BlockCache) {
@@ -96,10 +107,41 @@ export class CacheHandle implements Handle {
     }
   }
 
+  async forget(blk: number): Promise<void> {
+    this.live();
+    const held = this.pins.get(blk);
+    if (held) {
+      this.pins.delete(blk);
+      this.cache.release(held);
+    }
+    if (!(await this.drop(blk))) this.forgotten.add(blk);
+  }
+
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     for (const ref of this.pins.values()) this.cache.release(ref);
     this.pins.clear();
+    // Readers pin a block only between a cache get and the copy right after it, so a
+    // freed block still pinned at forget() is free again within a few turns.
+    for (const blk of this.forgotten) {
+      let tries = 0;
+      while (!(await this.drop(blk))) {
+        if (++tries > 1000) throw new FsError("EBUSY", `freed block ${blk} stays pinned; it cannot be dropped from the cache`);
+        await new Promise((r) => setTimeout(r, 0));
+      }
+    }
+    this.forgotten.clear();
+  }
+
+  // Invalidate blk in the cache; false while someone else holds it pinned.
+  private async drop(blk: number): Promise<boolean> {
+    try {
+      await this.cache.invalidate(blk);
+      return true;
+    } catch (e) {
+      if (e instanceof FsError && e.code === "EBUSY") return false;
+      throw e;
+    }
   }
 }

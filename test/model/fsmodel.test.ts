@@ -29,19 +29,20 @@
  *                   a directory to a bad new path, 256-byte names under a bad parent,
  *                   rename onto an ancestor of the source, ftruncate of a read-only handle
  *   mkdir-p         mkdir recursive onto a dangling symlink or an existing non-directory
- *   close-enospc    a handle's writes are synced right away, so that ENOSPC from delayed
- *                   allocation is reported by that write rather than by close
+ *
+ * Delayed allocation reserves space at write(): on a full volume ENOSPC comes from the
+ * write (which then changed nothing), never from close — a failing close is a failure.
  */
 import { afterAll, describe, expect, it } from "vitest";
 import { join } from "node:path";
-import { lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import "../../bindings/node.ts";
 import { mkfs, mount, MemoryDevice, FsError, type Volume } from "../../bindings/index.ts";
 import { writable, type WritableVolume, type WritableFileHandle } from "../../bindings/node-copyin.ts";
 import { Rng } from "../helpers/fixtures.ts";
-import { e2fsck, saveSparse, tempDir, run, tool } from "../helpers/e2fsprogs.ts";
-import { listImage, statInodes, decodeTime } from "../helpers/image-oracle.ts";
+import { e2fsck, saveSparse, tempDir } from "../helpers/e2fsprogs.ts";
 import { FsModel, ModelError, cloneModel, joinPath, type MNode, type OpenFile } from "./model.ts";
+import { bytesEqual, compareWithDebugfs, describeDiff } from "./debugfs-oracle.ts";
 
 const MiB = 2 ** 20;
 const RUNS = Math.max(1, Number(process.env.MODEL_RUNS ?? 1));
@@ -76,13 +77,8 @@ const CONFIGS: Config[] = [
   { name: "4k", size: 64 * MiB, blockSize: 4096, ops: 6000, full: false, maxWrite: 3 * MiB },
   { name: "1k", size: 32 * MiB, blockSize: 1024, ops: 5000, full: false, maxWrite: 2 * MiB },
   { name: "tiny-cache", size: 64 * MiB, blockSize: 4096, ops: 4000, cacheBytes: 64 << 10, full: false, maxWrite: 2 * MiB },
-  // Delayed allocation reserves no space yet, so ENOSPC can surface at close instead of
-  // at write(): these runs sync each handle's writes right away (close-enospc).
-  { name: "full-4k", size: 12 * MiB, blockSize: 4096, inodeRatio: 32768, ops: 2000, full: true, maxWrite: 3 * MiB, avoid: ["close-enospc"] },
-  {
-    name: "full-1k", size: 8 * MiB, blockSize: 1024, inodeRatio: 16384, ops: 1500, full: true, maxWrite: 2 * MiB, avoid: ["close-enospc"],
-    knownBug: "mkdir -p on a nearly full volume: the engine's ENOSPC for a parent vs the model's ENAMETOOLONG for a later name (seed 24308, step 1334): error-order question to settle against Linux",
-  },
+  { name: "full-4k", size: 12 * MiB, blockSize: 4096, inodeRatio: 32768, ops: 2000, full: true, maxWrite: 3 * MiB },
+  { name: "full-1k", size: 8 * MiB, blockSize: 1024, inodeRatio: 16384, ops: 1500, full: true, maxWrite: 2 * MiB },
 ];
 
 // ------------------------------------------------------------------ outcomes
@@ -277,6 +273,7 @@ class Runner {
     eng: () => Promise<unknown>,
     mod: (m: FsModel) => unknown,
     partial?: () => Promise<void>,
+    spaceNeeded?: (m: FsModel) => boolean,
   ): Promise<Outcome<unknown>> {
     this.log.push(text);
     const e = await engine(eng);
@@ -286,8 +283,14 @@ class Runner {
       this.enospc++;
       // What would the model have said? (on a copy: the engine did not do it). Handle
       // operations name the real model's node, so they are dry-run by the caller's check.
-      const dry = text.startsWith("fh.") ? { ok: true as const, value: 0 } : modelRun(() => mod(cloneModel(this.model)));
-      if (!dry.ok) this.fail(`${text}: expected ${dry.code}, engine gave ENOSPC`);
+      // spaceNeeded decides instead for operations that create step by step: ENOSPC is
+      // right if a step before the model's own error would have needed space.
+      if (spaceNeeded) {
+        if (!spaceNeeded(cloneModel(this.model))) this.fail(`${text}: expected ${show(modelRun(() => mod(cloneModel(this.model))))}, engine gave ENOSPC`);
+      } else {
+        const dry = text.startsWith("fh.") ? { ok: true as const, value: 0 } : modelRun(() => mod(cloneModel(this.model)));
+        if (!dry.ok) this.fail(`${text}: expected ${dry.code}, engine gave ENOSPC`);
+      }
       if (kind === "data" && partial) await partial();
       return e;
     }
@@ -430,6 +433,14 @@ class Runner {
           if (!st.ok) break;
           this.model.mkdir(pre, { mode });
         }
+      }, (clone) => {
+        // Like Node's (and mkdir -p's), a recursive mkdir creates one component after the
+        // other, and Linux reports the first failure: an error the model finds at a later
+        // component (ENAMETOOLONG, ENOTDIR…) comes after creating an earlier one, which is
+        // where a full volume fails first.
+        const before = [...clone.paths()].length;
+        modelRun(() => clone.mkdir(p, { recursive: true, mode }));
+        return [...clone.paths()].length > before;
       });
       await this.check([p]);
     } else if (w < 25) {
@@ -589,27 +600,30 @@ class Runner {
           async () => {
             const r = await handle.write(data, 0, data.length, pos);
             if (r.bytesWritten !== data.length) throw new Mismatch(`short write: ${r.bytesWritten} of ${data.length}`);
-            if (this.avoid.has("close-enospc")) await handle.sync();
           },
           (m) => m.fhWrite(file, data, pos),
-          () => this.partial(p, snapshot, file.append ? (snapshot?.length ?? 0) : pos, data, false, mode, file.node),
+          // Delayed allocation reserves space first: a write refused for space changed nothing.
+          () => this.unchanged(p, snapshot),
         );
       }
     } finally {
       this.log.push("fh.close()");
       file.closed = true;
       const c = await engine(() => handle.close());
-      if (!c.ok && c.code === "ENOSPC" && this.cfg.full && this.avoid.has("close-enospc") && file.node.kind === "file") {
-        // Known deviation (reported): buffered data that could not be allocated fails
-        // the close. Take whatever the file now holds and go on looking for worse.
-        this.log[this.log.length - 1] += " → ENOSPC (tolerated)";
-        this.enospc++;
-        const r = await engine(() => this.vol.readFile(p));
-        if (!r.ok) this.fail(`after ENOSPC at close: readFile gave ${r.code}`);
-        this.model.adoptContents(file.node, r.value as Uint8Array);
-      } else if (!c.ok) this.fail(`close: engine gave ${c.code}`);
+      // Space for every accepted write was reserved by it: close must not fail, not even
+      // on a full volume.
+      if (!c.ok) this.fail(`close: engine gave ${c.code}`);
     }
     await this.check([p]);
+  }
+
+  /** After ENOSPC from fh.write: the file must hold exactly what it held before. */
+  private async unchanged(p: string, before: Uint8Array | undefined): Promise<void> {
+    const r = await engine(() => this.vol.readFile(p));
+    if (!r.ok) this.fail(`after ENOSPC from a write to ${p}: readFile gave ${r.code}`);
+    const got = r.value as Uint8Array;
+    const want = before ?? new Uint8Array(0);
+    if (!bytesEqual(got, want)) this.fail(`a write to ${p} refused with ENOSPC changed the file: ${describeDiff(want, got)}`);
   }
 
   /** The current contents of the file a path leads to (followed), if any. */
@@ -664,9 +678,6 @@ function short(line: string): string {
   return line.replace(/([^"/ ,]{24})[^"/ ,]{16,}([^"/ ,]{8})/g, "$1…$2");
 }
 
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.length), Buffer.from(b.buffer, b.byteOffset, b.length)) === 0;
-}
 
 function countEqual(a: Uint8Array, b: Uint8Array): number {
   let n = 0;
@@ -685,69 +696,6 @@ function countNew(got: Uint8Array, before: Uint8Array, data: Uint8Array, pos: nu
   return `${fromNew} of ${differ}`;
 }
 
-function describeDiff(want: Uint8Array, got: Uint8Array): string {
-  let i = 0;
-  while (i < want.length && i < got.length && want[i] === got[i]) i++;
-  return `expected ${want.length} bytes, got ${got.length}; first difference at byte ${i} (expected ${want[i]}, got ${got[i]})`;
-}
-
-// ------------------------------------------------------------------ the oracle at the end
-
-/** debugfs must see the model: names, modes, owners, links, sizes, known mtimes, bytes. */
-async function compareWithDebugfs(img: string, model: FsModel, where: string): Promise<void> {
-  const listing = await listImage(img);
-  // `ls -p` also prints the empty (inode 0) slots of lost+found's preallocated blocks.
-  for (const [k, v] of [...listing]) if (v.ino === 0) listing.delete(k);
-  const paths = [...model.paths()];
-  const want = paths.map(([p]) => p).sort();
-  const got = [...listing.keys()].sort();
-  const extra = got.filter((p) => !listing.has(p) || !want.includes(p));
-  const missing = want.filter((p) => !listing.has(p));
-  if (extra.length || missing.length) expect.fail(`${where}: debugfs names: extra ${JSON.stringify(extra.slice(0, 10))}, missing ${JSON.stringify(missing.slice(0, 10))}`);
-  const inoOf = new Map<MNode, number>();
-  for (const [p, m] of paths) {
-    const e = listing.get(p)!;
-    expect({ p, mode: e.mode.toString(8), uid: e.uid, gid: e.gid }, where).toEqual({ p, mode: model.mode(m).toString(8), uid: m.uid, gid: m.gid });
-    const ino = inoOf.get(m);
-    if (ino !== undefined) expect(e.ino, `${where}: ${p} is a hard link of inode ${ino}`).toBe(ino);
-    inoOf.set(m, e.ino);
-  }
-  expect(new Set(inoOf.values()).size, `${where}: distinct objects have distinct inodes`).toBe(inoOf.size);
-  const facts = await statInodes(img, [...inoOf.values()]);
-  for (const [m, ino] of inoOf) {
-    const f = facts.get(ino)!;
-    const p = model.pathOf(m);
-    expect(f, `${where}: debugfs stat <${ino}>`).toBeDefined();
-    expect({ p, links: f.links }, where).toEqual({ p, links: model.nlink(m) });
-    if (m.kind !== "dir") expect({ p, size: f.size }, where).toEqual({ p, size: m.size });
-    if (m.mtimeNs !== undefined && f.mtime) {
-      const d = decodeTime(f.mtime) - m.mtimeNs;
-      expect(d <= 1000n && d >= -1000n, `${where}: mtime of ${p}: debugfs ${decodeTime(f.mtime)} vs ${m.mtimeNs}`).toBe(true);
-    }
-  }
-  // Bytes and symlink targets through rdump (which keeps rwx bits, not setuid/setgid/sticky).
-  const out = join(img + ".rdump");
-  rmSync(out, { recursive: true, force: true });
-  mkdirSync(out);
-  const r = await run(tool("debugfs"), ["-R", `rdump / ${out}`, img]);
-  expect(r.code, `rdump: ${r.stderr}`).toBe(0);
-  for (const [p, m] of paths) {
-    if (p === "/") continue;
-    const h = join(out, p);
-    const st = lstatSync(h);
-    if (m.kind === "symlink") {
-      expect(st.isSymbolicLink(), `${where}: ${p} is a symlink in rdump`).toBe(true);
-      expect(readlinkSync(h, "utf8"), `${where}: target of ${p}`).toBe(m.target);
-    } else if (m.kind === "dir") {
-      expect(st.isDirectory(), `${where}: ${p} is a directory in rdump`).toBe(true);
-    } else {
-      expect(st.isFile(), `${where}: ${p} is a file in rdump`).toBe(true);
-      expect((st.mode & 0o777).toString(8), `${where}: rdump mode of ${p}`).toBe((m.perm & 0o777).toString(8));
-      const bytes = readFileSync(h);
-      if (!bytesEqual(bytes, model.contents(m))) expect.fail(`${where}: rdump contents of ${p}: ${describeDiff(model.contents(m), bytes)}`);
-    }
-  }
-}
 
 // ------------------------------------------------------------------ the tests
 
