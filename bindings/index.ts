@@ -15,3 +15,7 @@ export type { MountOptions, StatFs } from "./fs/volume.ts";
 export { Stats, Dirent } from "./fs/stats.ts";
 export { FileHandle } from "./fs/file.ts";
 export type { VolumeInfo, GroupSummary } from "./fs/info.ts";
+export { lazyInitScheduler } from "./sched/lazyinit.ts";
+export type { SchedulerState } from "./sched/lazyinit.ts";
+export type { LazyInitStats } from "./fs/itable_init.ts";
+export type { LazyInitProgress, VolumeEventMap } from "./fs/events.ts";

@@ -44,6 +44,8 @@ import { FileData } from "./data.ts";
 import { VolumeWriter, type WriteOptions } from "./volume_write.ts";
 import { WState, nowTime } from "./wstate.ts";
 import { Background } from "./background.ts";
+import { LazyInit } from "./itable_init.ts";
+import { VolumeEvents, type VolumeEventMap } from "./events.ts";
 
 export interface MountOptions {
   readOnly?: boolean;
@@ -85,6 +87,9 @@ function checkOptions(o: MountOptions): void {
   }
   if (o.initItable !== undefined && o.initItable !== false && !(typeof o.initItable === "number" && o.initItable >= 0)) {
     throw badOption(`bad initItable ${String(o.initItable)}: expected a number ≥ 0 or false`);
+  }
+  if (o.initItableDelay !== undefined && !(typeof o.initItableDelay === "number" && o.initItableDelay >= 0)) {
+    throw badOption(`bad initItableDelay ${String(o.initItableDelay)}: expected milliseconds ≥ 0`);
   }
 }
 
@@ -132,6 +137,8 @@ export class Volume {
   readonly background = new Background();
   /** Things a user should know about this volume (recovery pending, bad checksums …). */
   readonly warnings: string[] = [];
+  /** Progress of background work ("lazyinit"); see on(). */
+  readonly events = new VolumeEvents((m) => this.warnings.push(m));
   /** Groups whose descriptor cannot be trusted (their inodes answer EFSCORRUPTED). */
   readonly badGroups = new Set<number>();
   /** First group whose inode table is not known zeroed (lazy init starts there). */
@@ -207,6 +214,7 @@ export class Volume {
     this.writeParts = new WriteWiring(this);
     this.ops = new Ops(this, this.writeParts);
     this.fileData = new FileData(this, this.writeParts, Math.max(1 << 20, Math.floor((this.options.cacheBytes ?? DEFAULT_CACHE_BYTES) / 2)));
+    this.background.add(new LazyInit(this, this.options, this.events));
   }
 
   /** See mount(). */
@@ -442,6 +450,11 @@ export class Volume {
   async info(): Promise<VolumeInfo> {
     this.assertMounted("info");
     return volumeInfo(this);
+  }
+
+  /** Listen to background progress (fs/events.ts); returns the remover. */
+  on<K extends keyof VolumeEventMap>(event: K, cb: (payload: VolumeEventMap[K]) => void): () => void {
+    return this.events.on(event, cb);
   }
 
   stats(): Record<string, unknown> {
