@@ -147,16 +147,17 @@ export class LazyInit implements BackgroundService, LazyInitRequest {
   }
 
   /**
-   * Wait for the turn in progress, so its flag is in the cache before the caller writes
-   * back. Does NOT wait for the remaining groups: on a large volume that is hours of
-   * deliberately paced work, and sync/statfs must not take that long.
+   * Wait for the turn in progress and flag every group already zeroed, so the flags are in
+   * the cache before the caller writes back (Volume only, without metaLock). Does NOT wait
+   * for the remaining groups: on a large volume that is hours of deliberately paced work,
+   * and sync/statfs must not take that long.
    */
   async flush(): Promise<void> {
     await this.inTurn;
     await this.commitOrStop();
   }
 
-  /** Unregister and wait for the turn in progress (Volume only, without metaLock). */
+  /** Unregister, wait for the turn in progress, flag what it zeroed (Volume only, without metaLock). */
   async stop(): Promise<void> {
     this.registered = false;
     await unregisterLazyInit(this);
