@@ -16,3 +16,7 @@ export { Stats, Dirent } from "./fs/stats.ts";
 export { FileHandle } from "./fs/file.ts";
 export { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE } from "./fs/fallocate.ts";
 export type { VolumeInfo, GroupSummary } from "./fs/info.ts";
+export { lazyInitScheduler } from "./sched/lazyinit.ts";
+export type { SchedulerState } from "./sched/lazyinit.ts";
+export type { LazyInitStats } from "./fs/itable_init.ts";
+export type { LazyInitProgress, VolumeEventMap } from "./fs/events.ts";

@@ -11,7 +11,7 @@ import { openImage, parseImagePath, withImage, type ImagePath } from "./image.ts
 import { copyOut } from "../node-copyout.ts";
 import { copyIn } from "../node-copyin.ts";
 import { FsError } from "../fs/errors.ts";
-import { Progress } from "./progress.ts";
+import { Progress, lazyInitOf } from "./progress.ts";
 
 const HELP = `usage: ext4-wasm cp [-r] IMAGE:PATH DEST
        ext4-wasm cp [-r] SRC IMAGE:PATH
@@ -52,7 +52,7 @@ async function copyInto(src: string, dest: ImagePath, recursive: boolean, quiet:
     return copyIn(vol, src, path, {
       owner,
       preserveOwner: owner ? false : undefined,
-      onProgress: (p) => progress.update(p),
+      onProgress: (p) => progress.update({ ...p, lazyInit: lazyInitOf(vol) }),
       onSkip: (p, why) => {
         skipped++;
         progress.done();

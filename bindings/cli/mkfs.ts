@@ -9,7 +9,7 @@ import { mkfs, type MkfsOptions } from "../mkfs.ts";
 import { mount } from "../fs/volume.ts";
 import { copyIn, countTree, writable, type CopyInResult } from "../node-copyin.ts";
 import { parse, parseSize, parseIntOpt, formatBytes, UsageError } from "./args.ts";
-import { Progress } from "./progress.ts";
+import { Progress, lazyInitOf } from "./progress.ts";
 
 const HELP = `usage: ext4-wasm mkfs IMAGE [SIZE] [options]
 
@@ -54,6 +54,7 @@ async function populate(dev: FileDevice, from: string, owner: { uid: number; gid
           entries: p.files + p.dirs + p.symlinks + p.hardlinks + p.specials,
           totalEntries: totals?.entries,
           totalBytes: totals?.bytes,
+          lazyInit: lazyInitOf(vol),
         });
       },
       onSkip: (p, why) => skipped.push(`${p}: ${why}`),

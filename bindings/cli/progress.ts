@@ -14,6 +14,14 @@ export interface ProgressState {
   totalBytes?: number;
   /** Entries done (files + dirs + links …), compared with totalEntries. */
   entries?: number;
+  /** The volume's background inode-table zeroing (vol.stats().lazyInit), shown while it runs. */
+  lazyInit?: { groupsZeroed: number; groupsTotal: number; running: boolean };
+}
+
+/** The lazy-init counters of a mounted volume (any view of it that has stats()), if it has them. */
+export function lazyInitOf(vol: unknown): ProgressState["lazyInit"] {
+  const stats = (vol as { stats?: () => Record<string, unknown> }).stats;
+  return typeof stats === "function" ? (stats.call(vol).lazyInit as ProgressState["lazyInit"]) : undefined;
 }
 
 export class Progress {
@@ -48,7 +56,8 @@ export class Progress {
     let frac: number | undefined;
     if (s.totalBytes && s.totalBytes > 0) frac = s.bytes / s.totalBytes;
     else if (s.totalEntries && s.entries !== undefined) frac = s.entries / s.totalEntries;
-    const text = `${this.label} ${s.files} files, ${formatBytes(s.bytes)}${s.totalBytes ? ` of ${formatBytes(s.totalBytes)}` : ""}, ${rate}`;
+    const li = s.lazyInit?.running ? `, inode tables zeroed ${s.lazyInit.groupsZeroed}/${s.lazyInit.groupsTotal}` : "";
+    const text = `${this.label} ${s.files} files, ${formatBytes(s.bytes)}${s.totalBytes ? ` of ${formatBytes(s.totalBytes)}` : ""}, ${rate}${li}`;
     let line = text;
     if (frac !== undefined) {
       const pct = `${Math.min(100, Math.floor(frac * 100))}%`.padStart(4);

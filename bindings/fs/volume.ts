@@ -47,6 +47,8 @@ import { Background } from "./background.ts";
 import { EndIo } from "../sched/endio.ts";
 import { InodeGc, inodegcLanes } from "../sched/inodegc.ts";
 import { completeOrphans } from "./orphan.ts";
+import { LazyInit } from "./itable_init.ts";
+import { VolumeEvents, type VolumeEventMap } from "./events.ts";
 
 export interface MountOptions {
   readOnly?: boolean;
@@ -80,6 +82,7 @@ function badOption(message: string): FsError {
 function checkOptions(o: MountOptions): void {
   if (o === null || typeof o !== "object") throw badOption("mount options must be an object");
   if (o.readOnly !== undefined && typeof o.readOnly !== "boolean") throw badOption("readOnly must be a boolean");
+  if (o.dioreadNolock !== undefined && typeof o.dioreadNolock !== "boolean") throw badOption("dioreadNolock must be a boolean");
   if (o.cacheBytes !== undefined && !(Number.isSafeInteger(o.cacheBytes) && o.cacheBytes >= 0)) {
     throw badOption(`bad cacheBytes ${String(o.cacheBytes)}: expected a whole number of bytes`);
   }
@@ -90,6 +93,9 @@ function checkOptions(o: MountOptions): void {
     throw badOption(`bad initItable ${String(o.initItable)}: expected a number ≥ 0 or false`);
   }
   inodegcLanes(o.inodegc);
+  if (o.initItableDelay !== undefined && !(typeof o.initItableDelay === "number" && o.initItableDelay >= 0)) {
+    throw badOption(`bad initItableDelay ${String(o.initItableDelay)}: expected milliseconds ≥ 0`);
+  }
 }
 
 const SB_REASONS: Record<string, string> = {
@@ -136,10 +142,10 @@ export class Volume {
   readonly background = new Background();
   /** Things a user should know about this volume (recovery pending, bad checksums …). */
   readonly warnings: string[] = [];
+  /** Progress of background work ("lazyinit"); see on(). */
+  readonly events = new VolumeEvents((m) => this.warnings.push(m));
   /** Groups whose descriptor cannot be trusted (their inodes answer EFSCORRUPTED). */
   readonly badGroups = new Set<number>();
-  /** First group whose inode table is not known zeroed (lazy init starts there). */
-  readonly firstUnzeroedGroup: number;
   /** Mode bits cleared on creation (MountOptions.umask). */
   readonly umask: number;
   private mounted = true;
@@ -163,7 +169,6 @@ export class Volume {
     forcedReadOnly: string | undefined;
     badGroups: Set<number>;
     warnings: string[];
-    firstUnzeroed: number;
   }) {
     this.device = device;
     this.engine = engine;
@@ -175,7 +180,6 @@ export class Volume {
     this.options = options;
     this.badGroups = info.badGroups;
     this.warnings.push(...info.warnings);
-    this.firstUnzeroedGroup = info.firstUnzeroed;
     this.umask = options.umask ?? 0o022;
     this.cache = new BlockCache(engine, device, this.blockSize, options.cacheBytes ?? DEFAULT_CACHE_BYTES);
     const groupCsum = engine.x.sbFeatureGroupCsum(sb.ptr) !== 0;
@@ -213,6 +217,7 @@ export class Volume {
     this.fileData = new FileData(this, this.writeParts, Math.max(1 << 20, Math.floor((this.options.cacheBytes ?? DEFAULT_CACHE_BYTES) / 2)));
     this.background.add(new EndIo(this, { dioreadNolock: this.options.dioreadNolock ?? true }));
     if (this.options.inodegc !== false) this.background.add(new InodeGc(this, inodegcLanes(this.options.inodegc)));
+    this.background.add(new LazyInit(this, this.options, this.events));
   }
 
   /** See mount(). */
@@ -288,21 +293,18 @@ export class Volume {
     const groupCsum = x.sbFeatureGroupCsum(sbPtr) !== 0;
     const badGroups = new Set<number>();
     let badCsums = 0;
-    let firstUnzeroed = groups;
     const GDE_CHECKSUM = engine.constant("GDE_CHECKSUM");
-    const ZEROED = engine.constant("BG_INODE_ZEROED");
     for (let g = 0; g < groups; g++) {
       const r = x.gdCheck(g, flex ? 1 : 0, groupCsum ? 1 : 0) as number;
       if (r === -GDE_CHECKSUM) badCsums++;
       else if (r < 0) badGroups.add(g);
-      if (firstUnzeroed === groups && groupCsum && ((x.groupFlags(g) as number) & ZEROED) === 0) firstUnzeroed = g;
     }
     if (badCsums) warnings.push(`${badCsums} group descriptor checksum(s) do not match`);
     if (badGroups.size) {
       const list = [...badGroups].slice(0, 8).join(", ");
       warnings.push(`${badGroups.size} group descriptor(s) point outside the volume (groups ${list}${badGroups.size > 8 ? ", …" : ""}): files there are unreadable`);
     }
-    const vol = new Volume(device, engine, sb, options, { readOnly, forcedReadOnly, badGroups, warnings, firstUnzeroed });
+    const vol = new Volume(device, engine, sb, options, { readOnly, forcedReadOnly, badGroups, warnings });
     const root = await vol.inodes.get(2);
     if (!root.isDir) throw new FsError("EFSCORRUPTED", "the root inode is not a directory", { syscall: "mount" });
     if (!vol.readOnly) {
@@ -455,6 +457,11 @@ export class Volume {
   async info(): Promise<VolumeInfo> {
     this.assertMounted("info");
     return volumeInfo(this);
+  }
+
+  /** Listen to background progress (fs/events.ts); returns the remover. */
+  on<K extends keyof VolumeEventMap>(event: K, cb: (payload: VolumeEventMap[K]) => void): () => void {
+    return this.events.on(event, cb);
   }
 
   stats(): Record<string, unknown> {
