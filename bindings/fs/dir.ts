@@ -75,18 +75,25 @@ export class Directories {
   }
 
   /**
-   * Load directory block lblk (pinned) and verify its checksum tail if it has one.
-   * Returns undefined for a hole.
+   * Load directory block lblk (pinned) and verify its checksum tail if it has one and it
+   * was not verified since it was read. Returns undefined for a hole.
    */
   private async loadBlock(dir: Inode, lblk: number, syscall: string): Promise<{ ptr: number; slot: number; blk: number } | undefined> {
     const m = await this.vol.mapper.map(dir, lblk, 1);
     if (m.phys < 0 || m.unwritten) return undefined;
-    const ref = await this.vol.cache.get(m.phys);
+    const cache = this.vol.cache;
+    const ref = await cache.get(m.phys);
+    // Verified once per fill from the device (BlockCache.isVerified says why that is safe).
+    if (!this.hasTail || cache.isVerified(ref, dir.ino, dir.generation)) return ref;
     const x = this.vol.engine.x;
-    if (this.hasTail && x.dirBlockHasTail(ref.ptr) && !x.dirBlockCsumVerify(ref.ptr, dir.ino, dir.generation)) {
-      this.vol.cache.release(ref);
-      throw this.corrupt(dir, `block ${lblk} checksum mismatch`, syscall);
+    if (x.dirBlockHasTail(ref.ptr)) {
+      if (!x.dirBlockCsumVerify(ref.ptr, dir.ino, dir.generation)) {
+        cache.release(ref);
+        throw this.corrupt(dir, `block ${lblk} checksum mismatch`, syscall);
+      }
+      cache.markVerified(ref, dir.ino, dir.generation);
     }
+    // No leaf tail: an htree index block, whose dx tail htree.ts verifies (and records).
     return ref;
   }
 
