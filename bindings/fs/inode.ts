@@ -121,6 +121,7 @@ export class InodeTable {
   /** Decoded inodes, evicted oldest-inserted first. */
   private readonly lru = new Map<number, Inode>();
   private readonly capacity: number;
+  private readonly flExtents: number;
 
   constructor(engine: Engine, cache: BlockCache, geo: InodeGeometry, isUsable: (group: number) => boolean, capacity = 65536) {
     this.engine = engine;
@@ -133,6 +134,7 @@ export class InodeTable {
     this.idx = SLOT_NAMES.map((n) => this.slots.get(n)!);
     this.recView = new Float64Array(engine.x.memory.buffer, this.record, engine.constant("INO_RECORD_SLOTS"));
     engine.x.inodeConfigure(geo.largeDir ? 1 : 0);
+    this.flExtents = engine.constant("INODE_FL_EXTENTS") >>> 0;
     this.reasons = {
       [engine.constant("INOE_EXTRA_ISIZE")]: "bad extra inode size",
       [engine.constant("INOE_CHECKSUM")]: "inode checksum mismatch",
@@ -209,25 +211,26 @@ export class InodeTable {
       if (opts.iblock.length !== 60) throw new FsError("EINVAL", "i_block must be 60 bytes", { syscall: "iput" });
       this.engine.u8.set(opts.iblock, p + 0x28);
     }
+    // Slots by index in SLOT_NAMES order (this runs for every inode every operation saves).
     const rec = this.rec();
-    const set = (n: string, v: number) => (rec[this.slots.get(n) ?? this.engine.constant(n)] = v);
-    set("INO_MODE", f.mode);
-    set("INO_UID", f.uid);
-    set("INO_GID", f.gid);
-    set("INO_SIZE", f.size);
-    set("INO_NLINK", f.nlink);
-    set("INO_FLAGS", opts.fresh && opts.extents ? (f.flags | (this.engine.constant("INODE_FL_EXTENTS") >>> 0)) >>> 0 : f.flags >>> 0);
-    set("INO_BLOCKS512", f.blocks512);
-    set("INO_ATIME", f.atime[0]);
-    set("INO_ATIME_NS", f.atime[1]);
-    set("INO_MTIME", f.mtime[0]);
-    set("INO_MTIME_NS", f.mtime[1]);
-    set("INO_CTIME", f.ctime[0]);
-    set("INO_CTIME_NS", f.ctime[1]);
-    set("INO_CRTIME", f.crtime ? f.crtime[0] : NaN);
-    set("INO_CRTIME_NS", f.crtime ? f.crtime[1] : 0);
-    set("INO_GENERATION", f.generation >>> 0);
-    set("INO_DTIME", f.dtime);
+    const I = this.idx;
+    rec[I[0]!] = f.mode;
+    rec[I[1]!] = f.uid;
+    rec[I[2]!] = f.gid;
+    rec[I[3]!] = f.size;
+    rec[I[4]!] = f.nlink;
+    rec[I[5]!] = opts.fresh && opts.extents ? (f.flags | this.flExtents) >>> 0 : f.flags >>> 0;
+    rec[I[6]!] = f.blocks512;
+    rec[I[7]!] = f.atime[0];
+    rec[I[8]!] = f.atime[1];
+    rec[I[9]!] = f.mtime[0];
+    rec[I[10]!] = f.mtime[1];
+    rec[I[11]!] = f.ctime[0];
+    rec[I[12]!] = f.ctime[1];
+    rec[I[13]!] = f.crtime ? f.crtime[0] : NaN;
+    rec[I[14]!] = f.crtime ? f.crtime[1] : 0;
+    rec[I[15]!] = f.generation >>> 0;
+    rec[I[16]!] = f.dtime;
     const rc = this.engine.call(() => x.inodeEncode(p, ino, this.record, this.geo.hugeFile ? 1 : 0)) as number;
     if (rc < 0) throw new FsError(rc === -this.engine.constant("INOW_RANGE") ? "EFBIG" : "EFSCORRUPTED", `inode ${ino}: cannot encode (reason ${-rc})`, { syscall: "iput" });
     h.dirty(ref);
