@@ -378,6 +378,20 @@ export class BlockCache {
     }
   }
 
+  /**
+   * invalidate() for blocks [first, first+count), e.g. before data is written around the
+   * cache. Blocks that are not cached (nearly all, for file data) cost one engine call
+   * each and no await; only a block with I/O in flight is waited for. Same errors.
+   */
+  async invalidateRange(first: number, count: number): Promise<void> {
+    for (let b = first; b < first + count; b++) {
+      if (!Number.isSafeInteger(b) || b < 0) throw new FsError("EINVAL", `bad block number ${b}`);
+      const r: number = this.x.cacheInvalidate(b);
+      if (r === this.INVAL_DONE || r === this.INVAL_ABSENT) continue;
+      await this.invalidate(b);
+    }
+  }
+
   stats(): CacheStats {
     const x = this.x;
     return {
