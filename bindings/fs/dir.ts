@@ -28,6 +28,8 @@ export interface DirEntry {
 
 const decoder = new TextDecoder();
 const OUT_CAP = 16 << 10;
+/** Directory blocks a listing reads per device request. */
+const DIR_READAHEAD = 32;
 
 export class Directories {
   private readonly vol: Volume;
@@ -72,6 +74,18 @@ export class Directories {
   private async holeRun(dir: Inode, lblk: number, blocks: number): Promise<number> {
     const m = await this.vol.mapper.map(dir, lblk, blocks - lblk);
     return m.phys < 0 || m.unwritten ? Math.max(1, m.len) : 0;
+  }
+
+  /**
+   * A listing reads every block: fetch the physically contiguous run from lblk (up to
+   * DIR_READAHEAD blocks) in one device request rather than one request per block.
+   * Returns the logical blocks covered. Best effort: errors are left to loadBlock.
+   */
+  private async readAhead(dir: Inode, lblk: number, blocks: number): Promise<number> {
+    const m = await this.vol.mapper.map(dir, lblk, Math.min(DIR_READAHEAD, blocks - lblk));
+    const n = Math.min(DIR_READAHEAD, blocks - lblk, m.len);
+    if (m.phys >= 0 && !m.unwritten && n > 1) await this.vol.cache.readRun(m.phys, n).catch(() => {});
+    return Math.max(1, n);
   }
 
   /**
@@ -161,12 +175,15 @@ export class Directories {
     const blocks = this.blockCount(dir);
     const out: DirEntry[] = [];
     const u8 = () => this.vol.engine.u8;
+    // Blocks up to here were read ahead with the run that started before them.
+    let aheadEnd = 0;
     for (let lblk = 0; lblk < blocks; lblk++) {
       const hole = await this.holeRun(dir, lblk, blocks);
       if (hole) {
         lblk += hole - 1;
         continue;
       }
+      if (lblk >= aheadEnd) aheadEnd = lblk + (await this.readAhead(dir, lblk, blocks));
       const ref = await this.loadBlock(dir, lblk, "scandir");
       if (!ref) continue;
       try {
