@@ -26,10 +26,30 @@ interface Level {
 let seedPtr = 0;
 let seedEngine: unknown;
 
+/**
+ * Engine constants by name, looked up once per engine: Engine.constant reads a
+ * WebAssembly.Global each time, and a lookup asks for several of them.
+ */
+const constMemo = new WeakMap<object, (n: string) => number>();
+function constants(vol: Volume): (n: string) => number {
+  let c = constMemo.get(vol.engine);
+  if (!c) {
+    const memo = new Map<string, number>();
+    const engine = vol.engine;
+    c = (n) => {
+      let v = memo.get(n);
+      if (v === undefined) memo.set(n, (v = engine.constant(n)));
+      return v;
+    };
+    constMemo.set(vol.engine, c);
+  }
+  return c;
+}
+
 export async function htreeFind(vol: Volume, dir: Inode, nameLen: number, namePtr: number, load: Load, hasCsum: boolean): Promise<number | undefined> {
   const x = vol.engine.x;
   const bs = vol.blockSize;
-  const c = (n: string) => vol.engine.constant(n);
+  const c = constants(vol);
   const nblocks = Math.ceil(dir.size / bs);
   const corrupt = (why: string) => new FsError("EFSCORRUPTED", `directory inode ${dir.ino}: htree ${why}`, { syscall: "lookup" });
 

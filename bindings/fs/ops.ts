@@ -22,7 +22,7 @@ import { FsError } from "./errors.ts";
 import type { Handle } from "../journal/handle.ts";
 import type { Volume } from "./volume.ts";
 import type { Inode } from "./inode.ts";
-import { WState, nowTime } from "./wstate.ts";
+import { WState, extentsFlag, nowTime } from "./wstate.ts";
 
 export const FT = { REG: 1, DIR: 2, CHR: 3, BLK: 4, FIFO: 5, SOCK: 6, LNK: 7 } as const;
 const S_IFMT = 0o170000;
@@ -129,7 +129,7 @@ export class Ops {
     const t = nowTime();
     // A fast symlink keeps its target in i_block itself, so it has no extent root.
     const extents = this.vol.sb.has("extent") && !fastSymlink;
-    const flags = extents ? this.vol.engine.constant("INODE_FL_EXTENTS") >>> 0 : 0;
+    const flags = extents ? extentsFlag(this.vol) : 0;
     const iblock = new Uint8Array(60);
     if (extents) {
       // An empty extent root: magic, 0 entries, room for 4, depth 0.

@@ -87,7 +87,7 @@ export class WState {
 
   /** Write this state through h (fresh inodes get their slot initialised). */
   async save(vol: Volume, h: Handle): Promise<Inode> {
-    const extents = (this.fields.flags & (vol.engine.constant("INODE_FL_EXTENTS") >>> 0)) !== 0;
+    const extents = (this.fields.flags & extentsFlag(vol)) !== 0;
     const inode = await vol.inodes.write(h, this.ino, this.fields, { iblock: this.iblock, fresh: this.fresh, extents });
     this.fresh = false;
     return inode;
@@ -99,4 +99,12 @@ export function nowTime(): [number, number] {
   const ms = Date.now();
   const s = Math.floor(ms / 1000);
   return [s, (ms - s * 1000) * 1_000_000];
+}
+
+/** INODE_FL_EXTENTS of vol's engine, read from the engine once (every save needs it). */
+const extentsFlags = new WeakMap<object, number>();
+export function extentsFlag(vol: Volume): number {
+  let f = extentsFlags.get(vol.engine);
+  if (f === undefined) extentsFlags.set(vol.engine, (f = vol.engine.constant("INODE_FL_EXTENTS") >>> 0));
+  return f;
 }
