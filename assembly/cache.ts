@@ -32,7 +32,7 @@
 //             +8  i32  prev   LRU neighbour towards the MRU end (-1 = none)
 //             +12 i32  next   LRU neighbour towards the LRU end; free-list link when free
 //             +16 u32  pins   holders' reference count
-//             +20 u32  flags  VALID | DIRTY | IO | INUSE
+//             +20 u32  flags  VALID | DIRTY | IO | INUSE | CHECKED
 //             +24 u32  gen    bumped by every markDirty
 //             +28 u32  wgen   gen copied by the last cacheGather
 //   table   (16-aligned)  i32 slot per bucket, -1 = empty; size 2^k ≥ 2n (load ≤ 1/2)
@@ -61,6 +61,15 @@ export const CACHE_DIRTY: u32 = 2;
 export const CACHE_IO: u32 = 4;
 /** Slot is in the hash table and the LRU (not on the free list). */
 export const CACHE_INUSE: u32 = 8;
+
+/**
+ * The bindings verified the slot's contents (a checksum, say) since it was last filled
+ * from the device. Why the engine keeps it: only the engine knows when a slot is refilled
+ * — every fresh slot from cacheAcquire starts with this flag clear — so a block evicted
+ * and read again (perhaps changed on the device meanwhile) is always verified again,
+ * while a block that stays resident is verified once instead of on every lookup.
+ */
+export const CACHE_CHECKED: u32 = 16;
 
 /** The cache always has at least this many slots, however small the budget. */
 export const CACHE_MIN_SLOTS: u32 = 64;
@@ -345,7 +354,7 @@ export function cacheSlotBlock(slot: i32): f64 {
   return <f64>load<u64>(m(slot), M_BLK);
 }
 
-/** A slot's flag word (CACHE_VALID | CACHE_DIRTY | CACHE_IO | CACHE_INUSE); 0 for a bad index. */
+/** A slot's flag word (CACHE_VALID | CACHE_DIRTY | CACHE_IO | CACHE_INUSE | CACHE_CHECKED); 0 for a bad index. */
 export function cacheSlotFlags(slot: i32): u32 {
   if (badSlot(slot)) return 0;
   return load<u32>(m(slot), M_FLAGS);
@@ -404,7 +413,15 @@ export function cacheMarkClean(slot: i32): void {
 export function cacheMarkValid(slot: i32): void {
   if (badSlot(slot)) return;
   const f = load<u32>(m(slot), M_FLAGS);
-  if (f & CACHE_INUSE) store<u32>(m(slot), f | CACHE_VALID, M_FLAGS);
+  // A fill is new contents: whatever was verified before no longer counts.
+  if (f & CACHE_INUSE) store<u32>(m(slot), (f | CACHE_VALID) & ~CACHE_CHECKED, M_FLAGS);
+}
+
+/** Record that the bindings verified an in-use, VALID slot's contents (see CACHE_CHECKED). */
+export function cacheMarkChecked(slot: i32): void {
+  if (badSlot(slot)) return;
+  const f = load<u32>(m(slot), M_FLAGS);
+  if ((f & (CACHE_INUSE | CACHE_VALID)) == (CACHE_INUSE | CACHE_VALID)) store<u32>(m(slot), f | CACHE_CHECKED, M_FLAGS);
 }
 
 /** Mark a device request on the slot in flight (keeps it from eviction and invalidation). */
@@ -563,7 +580,7 @@ export function cacheScatter(listPtr: usize, from: u32, count: u32, src: usize):
     if (badSlot(s)) return i;
     memory.copy(arena + ((<usize>s) << bshift), src + ((<usize>i) << bshift), bsize);
     const mp = m(s);
-    store<u32>(mp, (load<u32>(mp, M_FLAGS) | CACHE_VALID) & ~CACHE_IO, M_FLAGS);
+    store<u32>(mp, (load<u32>(mp, M_FLAGS) | CACHE_VALID) & ~(CACHE_IO | CACHE_CHECKED), M_FLAGS);
   }
   return count;
 }

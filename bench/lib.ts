@@ -24,9 +24,9 @@
  * they measured (a broken result must abort the bench, not be timed).
  */
 import { spawn } from "node:child_process";
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, statfsSync, writeFileSync, rmSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, statSync, statfsSync, writeFileSync, rmSync } from "node:fs";
 import { cpus, totalmem, release, tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
@@ -232,12 +232,20 @@ export function hostFsType(path: string): string | null {
 /** The commit the working tree is on, read from .git without running git (null if unknown). */
 export function gitCommit(): string | null {
   try {
-    const head = readFileSync(join(ROOT, ".git", "HEAD"), "utf8").trim();
+    // In a linked worktree .git is a file naming the worktree's own git dir, which holds
+    // HEAD; branches and packed-refs live in the common dir it points to.
+    let gitDir = join(ROOT, ".git");
+    if (statSync(gitDir).isFile()) gitDir = resolve(ROOT, readFileSync(gitDir, "utf8").trim().replace(/^gitdir:\s*/, ""));
+    const commonFile = join(gitDir, "commondir");
+    const common = existsSync(commonFile) ? resolve(gitDir, readFileSync(commonFile, "utf8").trim()) : gitDir;
+    const head = readFileSync(join(gitDir, "HEAD"), "utf8").trim();
     if (!head.startsWith("ref: ")) return head;
     const ref = head.slice(5);
-    const loose = join(ROOT, ".git", ref);
-    if (existsSync(loose)) return readFileSync(loose, "utf8").trim();
-    const packed = readFileSync(join(ROOT, ".git", "packed-refs"), "utf8");
+    for (const d of [gitDir, common]) {
+      const loose = join(d, ref);
+      if (existsSync(loose)) return readFileSync(loose, "utf8").trim();
+    }
+    const packed = readFileSync(join(common, "packed-refs"), "utf8");
     const line = packed.split("\n").find((l) => l.endsWith(" " + ref));
     return line ? line.split(" ")[0]! : null;
   } catch {

@@ -105,6 +105,10 @@ export class BlockCache {
   private readonly laneWaiters: ((lane: Lane) => void)[] = [];
   private readonly VALID: number;
   private readonly IO: number;
+  private readonly CHECKED: number;
+  /** Per slot: the owner (inode number, generation) a CHECKED slot was verified for. */
+  private readonly checkedIno: Uint32Array;
+  private readonly checkedGen: Uint32Array;
   private readonly INVAL_DONE: number;
   private readonly INVAL_ABSENT: number;
   private readonly INVAL_PINNED: number;
@@ -151,6 +155,9 @@ export class BlockCache {
     this.listBlkPtr = x.cacheListBlkPtr();
     this.VALID = engine.constant("CACHE_VALID");
     this.IO = engine.constant("CACHE_IO");
+    this.CHECKED = engine.constant("CACHE_CHECKED");
+    this.checkedIno = new Uint32Array(slots);
+    this.checkedGen = new Uint32Array(slots);
     this.INVAL_DONE = engine.constant("CACHE_INVAL_DONE");
     this.INVAL_ABSENT = engine.constant("CACHE_INVAL_ABSENT");
     this.INVAL_PINNED = engine.constant("CACHE_INVAL_PINNED");
@@ -215,6 +222,28 @@ export class BlockCache {
       this.x.cacheMarkDirty(slot);
       return { slot, ptr, blk };
     }
+  }
+
+  /**
+   * Verify-once: true when `markVerified(ref, ino, gen)` was called for this slot, with
+   * the same owner, since the slot was last filled from the device. Callers whose check
+   * is a checksum seeded by the owning inode skip it then: a resident block only changes
+   * through our own code, which keeps its checksum right. The engine clears the flag on
+   * every fill (eviction + re-read included), so data from the device is always checked.
+   * The owner is compared too, so a block cross-linked into two directories of a
+   * damaged image is still caught when the second one reads it. Holder of a pin only.
+   */
+  isVerified(ref: CacheRef, ino: number, gen: number): boolean {
+    const s = ref.slot;
+    return (this.x.cacheSlotFlags(s) & this.CHECKED) !== 0 && this.checkedIno[s] === ino >>> 0 && this.checkedGen[s] === gen >>> 0;
+  }
+
+  /** Record that the pinned block's contents passed the owner's verification. */
+  markVerified(ref: CacheRef, ino: number, gen: number): void {
+    const s = ref.slot;
+    this.x.cacheMarkChecked(s);
+    this.checkedIno[s] = ino >>> 0;
+    this.checkedGen[s] = gen >>> 0;
   }
 
   /** Drop a pin taken by get/getNew/peek. */
@@ -346,6 +375,20 @@ export class BlockCache {
       const pending = this.reading.get(blk) ?? (this.io.size > 0 ? Promise.race(this.io) : undefined);
       if (!pending) throw new FsError("EIO", `block ${blk} is marked busy with no request in flight`);
       await pending.catch(noop);
+    }
+  }
+
+  /**
+   * invalidate() for blocks [first, first+count), e.g. before data is written around the
+   * cache. Blocks that are not cached (nearly all, for file data) cost one engine call
+   * each and no await; only a block with I/O in flight is waited for. Same errors.
+   */
+  async invalidateRange(first: number, count: number): Promise<void> {
+    for (let b = first; b < first + count; b++) {
+      if (!Number.isSafeInteger(b) || b < 0) throw new FsError("EINVAL", `bad block number ${b}`);
+      const r: number = this.x.cacheInvalidate(b);
+      if (r === this.INVAL_DONE || r === this.INVAL_ABSENT) continue;
+      await this.invalidate(b);
     }
   }
 

@@ -24,16 +24,22 @@
  * names sorted, so the order — and therefore inode numbering — is reproducible), plus
  * the dev:ino → path map of multiply-linked files. File data moves in 1 MiB chunks.
  *
+ * Speed: the host side runs ahead of the volume (readAhead: lstat of the next entries and
+ * the bytes of small files, bounded), and a small file becomes one volume transaction
+ * with its owner, mode and times (VolumeWriter.writeFileWithAttrs) when the volume is
+ * ours; with another WritableVolume it is writeFile + chown/chmod/utimes as before.
+ *
  * Host paths are only read; volume paths are built by joining host names, and a name
  * containing NUL or '/' (impossible on a real host) is rejected rather than interpreted.
  */
-import { opendir, lstat, readlink, open as hostOpen } from "node:fs/promises";
+import { opendir, lstat, readlink, readFile, open as hostOpen } from "node:fs/promises";
 import type { BigIntStats } from "node:fs";
 import { join } from "node:path";
 import type { Volume } from "./fs/volume.ts";
 import type { Stats } from "./fs/stats.ts";
 import { FsError, ERRNO, type ErrorCode } from "./fs/errors.ts";
 import { runningAsRoot } from "./host-root.ts";
+import { writerOf } from "./fs/volume_write.ts";
 
 /**
  * The slice of the Volume write API copyIn (and the CLI write commands) rely on, spelled
@@ -109,6 +115,21 @@ export interface CopyInOptions {
 export type CopyInResult = Omit<CopyInProgress, "path"> & { skipped: number };
 
 const CHUNK = 1 << 20;
+/** Directory entries whose host reads run ahead of the volume (see readAhead). */
+const AHEAD = 32;
+/** Files up to this size are read ahead whole … */
+const AHEAD_FILE = 256 << 10;
+/** … while the read-ahead holds no more than this many bytes in all. */
+const AHEAD_BYTES = 8 << 20;
+
+/** One entry's read-ahead: its lstat (or the error), and the bytes of a small file. */
+interface Ahead {
+  st?: BigIntStats;
+  err?: unknown;
+  data?: Buffer;
+  /** Bytes counted against AHEAD_BYTES until the entry is consumed. */
+  reserved?: number;
+}
 
 /** A host failure as an FsError, keeping its errno code when ours has it. */
 function hostError(e: unknown, path: string, syscall: string): FsError {
@@ -147,6 +168,7 @@ function allZero(b: Uint8Array, zero: Uint8Array): boolean {
  */
 export async function copyIn(volume: Volume | WritableVolume, hostPath: string, volPath: string, opts: CopyInOptions = {}): Promise<CopyInResult> {
   const vol = writable(volume);
+  const writer = writerOf(volume);
   const asRoot = runningAsRoot();
   const preserveOwner = opts.preserveOwner ?? asRoot;
   const owner = opts.owner ?? { uid: 0, gid: 0 };
@@ -198,9 +220,33 @@ export async function copyIn(volume: Volume | WritableVolume, hostPath: string, 
     await vol.utimes(path, timeArg(st.atimeNs), timeArg(st.mtimeNs));
   };
 
-  const copyFile = async (h: string, dest: string, st: BigIntStats) => {
+  const hasZeroBlock = (data: Uint8Array) => {
+    for (let o = 0; o < data.length; o += bs) if (allZero(data.subarray(o, o + bs), zero)) return true;
+    return false;
+  };
+
+  /**
+   * A whole small file in one volume call. With the package's own Volume, owner, mode
+   * and times go in the same transaction (true: finish() has nothing left to do).
+   */
+  const writeWhole = async (dest: string, data: Uint8Array, st: BigIntStats): Promise<boolean> => {
+    const mode = Number(st.mode) & 0o7777;
+    p.bytes += data.length;
+    if (writer) {
+      await writer.writeFileWithAttrs(dest, data, { mode, uid: uidOf(st), gid: gidOf(st), atime: st.atimeNs, mtime: st.mtimeNs });
+      return true;
+    }
+    await vol.writeFile(dest, data, { mode });
+    return false;
+  };
+
+  /** Copy a regular file; true when its attributes were set on the way (see writeWhole). */
+  const copyFile = async (h: string, dest: string, st: BigIntStats, ahead?: Buffer): Promise<boolean> => {
     const size = Number(st.size);
     const mode = Number(st.mode) & 0o7777;
+    // Empty at lstat: nothing to read (a file growing meanwhile is copied as it was seen).
+    if (size === 0) return writeWhole(dest, new Uint8Array(0), st);
+    if (ahead && ahead.length === size && !hasZeroBlock(ahead)) return writeWhole(dest, ahead, st);
     const src = await host(h, "open", () => hostOpen(h, "r"));
     try {
       // Small files without a zero block: one writeFile. Everything else streams, and
@@ -208,13 +254,7 @@ export async function copyIn(volume: Volume | WritableVolume, hostPath: string, 
       if (size <= CHUNK) {
         const { bytesRead } = await host(h, "read", () => src.read(buf, 0, CHUNK, 0));
         const data = buf.subarray(0, bytesRead);
-        let hasZeroBlock = false;
-        for (let o = 0; o < data.length && !hasZeroBlock; o += bs) hasZeroBlock = allZero(data.subarray(o, o + bs), zero);
-        if (!hasZeroBlock && bytesRead === size) {
-          await vol.writeFile(dest, data, { mode });
-          p.bytes += bytesRead;
-          return;
-        }
+        if (!hasZeroBlock(data) && bytesRead === size) return await writeWhole(dest, data, st);
       }
       const fh = await vol.open(dest, "w", mode);
       try {
@@ -249,10 +289,34 @@ export async function copyIn(volume: Volume | WritableVolume, hostPath: string, 
     } finally {
       await src.close();
     }
+    return false;
   };
 
+  /**
+   * Read-ahead of a directory's entries: their lstat and, for small regular files, their
+   * bytes, started up to AHEAD entries before the volume needs them. Host calls go through
+   * libuv's thread pool; issued one at a time, each costs a round trip during which the
+   * volume waits (for 20,000 empty files the host side alone took 3× the 25× target).
+   * Issued ahead, they run while the volume works. Memory stays bounded: AHEAD stats per
+   * directory on the current path, file bytes only up to AHEAD_FILE each and AHEAD_BYTES
+   * in all (past that a file is read when its turn comes, as before).
+   */
+  let aheadBytes = 0;
+  const readAhead = (path: string): Promise<Ahead> =>
+    lstat(path, { bigint: true }).then(
+      async (st): Promise<Ahead> => {
+        const size = Number(st.size);
+        if (!st.isFile() || size === 0 || size > AHEAD_FILE || aheadBytes + size > AHEAD_BYTES) return { st };
+        aheadBytes += size;
+        // A read error is left for the ordinary path to meet (and report) again.
+        const data = await readFile(path).catch(() => undefined);
+        return { st, data, reserved: size };
+      },
+      (err: unknown): Ahead => ({ err }),
+    );
+
   /** parentFresh: dest's directory was created by this copy (so dest is new too). */
-  const copyEntry = async (h: string, dest: string, st: BigIntStats, parentFresh: boolean): Promise<void> => {
+  const copyEntry = async (h: string, dest: string, st: BigIntStats, parentFresh: boolean, ahead?: Buffer): Promise<void> => {
     p.path = h;
     if (st.isDirectory()) {
       // An existing directory (the root, lost+found, a cp target) is merged into.
@@ -269,14 +333,25 @@ export async function copyIn(volume: Volume | WritableVolume, hostPath: string, 
         for await (const d of dir) names.push(d.name);
       });
       names.sort();
-      for (const name of names) {
+      const queue: (Promise<Ahead> | undefined)[] = [];
+      let queued = 0;
+      for (let k = 0; k < names.length; k++) {
+        for (; queued < names.length && queued < k + AHEAD; queued++) {
+          const n = names[queued]!;
+          queue.push(n.includes("\0") || n.includes("/") ? undefined : readAhead(join(h, n)));
+        }
+        const name = names[k]!;
         const child = join(h, name);
-        if (name.includes("\0") || name.includes("/")) {
+        const pending = queue[k];
+        queue[k] = undefined;
+        if (!pending) {
           skip(child, "unrepresentable name");
           continue;
         }
-        const cst = await host(child, "lstat", () => lstat(child, { bigint: true }));
-        await copyEntry(child, volJoin(dest, name), cst, fresh);
+        const got = await pending;
+        aheadBytes -= got.reserved ?? 0;
+        if (got.err !== undefined) throw hostError(got.err, child, "lstat");
+        await copyEntry(child, volJoin(dest, name), got.st!, fresh, got.data);
       }
       p.path = h;
       await finish(dest, st, "dir", fresh, Number(st.mode) & 0o777);
@@ -301,8 +376,9 @@ export async function copyIn(volume: Volume | WritableVolume, hostPath: string, 
         return;
       }
     }
+    let attrsDone = false;
     if (st.isFile()) {
-      await copyFile(h, dest, st);
+      attrsDone = await copyFile(h, dest, st, ahead);
       p.files++;
     } else {
       const kind = st.isFIFO() ? "FIFO" : st.isSocket() ? "socket" : st.isCharacterDevice() ? "character device" : "block device";
@@ -316,7 +392,7 @@ export async function copyIn(volume: Volume | WritableVolume, hostPath: string, 
       p.specials++;
     }
     if (st.nlink > 1n) links.set(key, dest);
-    await finish(dest, st, st.isFile() ? "file" : "special", parentFresh, Number(st.mode) & 0o7777);
+    if (!attrsDone) await finish(dest, st, st.isFile() ? "file" : "special", parentFresh, Number(st.mode) & 0o7777);
     opts.onProgress?.({ ...p });
   };
 

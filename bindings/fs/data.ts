@@ -98,8 +98,7 @@ export class FileData {
   /** Write `data` at physical blocks [start, start+n) straight from memory. */
   private async deviceWrite(start: number, data: Uint8Array): Promise<void> {
     const bs = this.vol.blockSize;
-    const n = data.length / bs;
-    for (let i = 0; i < n; i++) await this.vol.cache.invalidate(start + i);
+    await this.vol.cache.invalidateRange(start, data.length / bs);
     for (let off = 0; off < data.length; off += MAX_IO) {
       const part = data.subarray(off, Math.min(data.length, off + MAX_IO));
       await this.vol.device.write(start * bs + off, part);
@@ -153,12 +152,22 @@ export class FileData {
     if (end > pos) await this.reserve(s, Math.floor(pos / bs), Math.ceil(end / bs), path);
     let map = this.pending.get(s.ino);
     if (!map) this.pending.set(s.ino, (map = new Map()));
+    // The whole blocks a large write covers get their buffers as views into ONE array:
+    // one allocation instead of one per block, and write-back sends the run as it is
+    // (concat below) instead of copying it together again.
+    const fullFirst = Math.ceil(pos / bs);
+    const fullEnd = Math.floor(end / bs);
+    const span = fullEnd - fullFirst >= 2 ? new Uint8Array((fullEnd - fullFirst) * bs) : undefined;
     for (let b = Math.floor(pos / bs); b * bs < end; b++) {
       let buf = map.get(b);
       const bStart = b * bs;
       const from = Math.max(pos, bStart);
       const to = Math.min(end, bStart + bs);
-      if (!buf) {
+      if (!buf && span && b >= fullFirst && b < fullEnd) {
+        buf = span.subarray((b - fullFirst) * bs, (b - fullFirst + 1) * bs);
+        map.set(b, buf);
+        this.pendingBytes += bs;
+      } else if (!buf) {
         buf = new Uint8Array(bs);
         // A partial write into an existing block keeps the rest of its bytes.
         if ((from > bStart || to < bStart + bs) && bStart < s.fields.size) {
@@ -265,6 +274,8 @@ export class FileData {
       let l = first;
       while (l < first + n) {
         const m = await this.vol.mapper.map(s.asInode(), l, first + n - l);
+        // Whole runs, even when that means copying several writes' buffers together:
+        // allocating per buffered write would cost contiguity (more extents).
         const len = Math.min(m.len, first + n - l);
         const data = concat(map, l, len, bs);
         if (m.phys >= 0 && !m.unwritten) {
@@ -425,8 +436,23 @@ export class FileData {
   }
 }
 
+/** How many blocks from `first` (at most max) are consecutive views of one array. */
+function sharedRun(map: Map<number, Uint8Array>, first: number, max: number, bs: number): number {
+  const head = map.get(first)!;
+  let k = 1;
+  while (k < max) {
+    const b = map.get(first + k)!;
+    if (b.buffer !== head.buffer || b.byteOffset !== head.byteOffset + k * bs) break;
+    k++;
+  }
+  return k;
+}
+
 function concat(map: Map<number, Uint8Array>, first: number, n: number, bs: number): Uint8Array {
-  if (n === 1) return map.get(first)!;
+  const head = map.get(first)!;
+  if (n === 1) return head;
+  // Blocks that one write buffered side by side (see buffer) go out as one view, uncopied.
+  if (sharedRun(map, first, n, bs) === n) return new Uint8Array(head.buffer, head.byteOffset, n * bs);
   const out = new Uint8Array(n * bs);
   for (let k = 0; k < n; k++) out.set(map.get(first + k)!, k * bs);
   return out;

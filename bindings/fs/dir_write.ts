@@ -345,10 +345,16 @@ export class DirWriter {
   /** Read a leaf (or linear block) and verify its checksum tail. */
   private async readLeaf(h: Handle, ctx: DirContext, lblk: number, phys: number, syscall: string): Promise<BlockRef> {
     const ref = await h.getBlock(phys);
+    const { ino, generation } = ctx.inode;
+    // Once per fill from the device (BlockCache.isVerified says why that is enough).
+    if (!this.hasTail || this.vol.cache.isVerified(ref, ino, generation)) return ref;
     const x = this.vol.engine.x;
-    if (this.hasTail && x.dirBlockHasTail(ref.ptr) && !x.dirBlockCsumVerify(ref.ptr, ctx.inode.ino, ctx.inode.generation)) {
-      h.release(ref);
-      throw this.corrupt(ctx, `block ${lblk} checksum mismatch`, syscall);
+    if (x.dirBlockHasTail(ref.ptr)) {
+      if (!x.dirBlockCsumVerify(ref.ptr, ino, generation)) {
+        h.release(ref);
+        throw this.corrupt(ctx, `block ${lblk} checksum mismatch`, syscall);
+      }
+      this.vol.cache.markVerified(ref, ino, generation);
     }
     return ref;
   }
@@ -361,8 +367,10 @@ export class DirWriter {
       ? (x.dxRootCheck(ref.ptr, this.bs, this.hasTail ? 1 : 0, this.maxLevels) as number) >= 0
       : (x.dxNodeCheck(ref.ptr, this.bs, this.hasTail ? 1 : 0) as number) >= 0;
     if (!ok) throw this.corrupt(ctx, `index block ${lblk} is malformed`, syscall);
-    if (this.hasTail && !x.dxNodeCsumVerify(ref.ptr, ctx.inode.ino, ctx.inode.generation, off)) {
-      throw this.corrupt(ctx, `index block ${lblk} checksum mismatch`, syscall);
+    const { ino, generation } = ctx.inode;
+    if (this.hasTail && !this.vol.cache.isVerified(ref, ino, generation)) {
+      if (!x.dxNodeCsumVerify(ref.ptr, ino, generation, off)) throw this.corrupt(ctx, `index block ${lblk} checksum mismatch`, syscall);
+      this.vol.cache.markVerified(ref, ino, generation);
     }
     return ref;
   }

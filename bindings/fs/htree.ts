@@ -26,27 +26,49 @@ interface Level {
 let seedPtr = 0;
 let seedEngine: unknown;
 
+/**
+ * Engine constants by name, looked up once per engine: Engine.constant reads a
+ * WebAssembly.Global each time, and a lookup asks for several of them.
+ */
+const constMemo = new WeakMap<object, (n: string) => number>();
+function constants(vol: Volume): (n: string) => number {
+  let c = constMemo.get(vol.engine);
+  if (!c) {
+    const memo = new Map<string, number>();
+    const engine = vol.engine;
+    c = (n) => {
+      let v = memo.get(n);
+      if (v === undefined) memo.set(n, (v = engine.constant(n)));
+      return v;
+    };
+    constMemo.set(vol.engine, c);
+  }
+  return c;
+}
+
 export async function htreeFind(vol: Volume, dir: Inode, nameLen: number, namePtr: number, load: Load, hasCsum: boolean): Promise<number | undefined> {
   const x = vol.engine.x;
   const bs = vol.blockSize;
-  const c = (n: string) => vol.engine.constant(n);
+  const c = constants(vol);
   const nblocks = Math.ceil(dir.size / bs);
   const corrupt = (why: string) => new FsError("EFSCORRUPTED", `directory inode ${dir.ino}: htree ${why}`, { syscall: "lookup" });
 
-  const withBlock = async <T>(lblk: number, fn: (ptr: number) => T): Promise<T> => {
+  const withBlock = async <T>(lblk: number, fn: (ptr: number, ref: Ref) => T): Promise<T> => {
     if (!(lblk >= 0 && lblk < nblocks)) throw corrupt(`points at block ${lblk} outside the directory`);
     const ref = await load(lblk, "lookup");
     if (!ref) throw corrupt(`points at a hole (block ${lblk})`);
     try {
-      return fn(ref.ptr);
+      return fn(ref.ptr, ref);
     } finally {
       vol.cache.release(ref);
     }
   };
-  const checkCsum = (ptr: number, lblk: number) => {
-    if (!hasCsum) return;
-    const off = x.dxCountOffset(ptr) as number;
-    if (off < 0 || !x.dxNodeCsumVerify(ptr, dir.ino, dir.generation, off)) throw corrupt(`index block ${lblk} checksum mismatch`);
+  // Once per fill from the device, like the leaves (BlockCache.isVerified).
+  const checkCsum = (ref: Ref, lblk: number) => {
+    if (!hasCsum || vol.cache.isVerified(ref, dir.ino, dir.generation)) return;
+    const off = x.dxCountOffset(ref.ptr) as number;
+    if (off < 0 || !x.dxNodeCsumVerify(ref.ptr, dir.ino, dir.generation, off)) throw corrupt(`index block ${lblk} checksum mismatch`);
+    vol.cache.markVerified(ref, dir.ino, dir.generation);
   };
 
   if (seedEngine !== vol.engine) {
@@ -56,10 +78,10 @@ export async function htreeFind(vol: Volume, dir: Inode, nameLen: number, namePt
   vol.engine.u8.set(vol.sb.hashSeed, seedPtr);
 
   // Root: levels, hash version, first choice.
-  const root = await withBlock(0, (ptr) => {
+  const root = await withBlock(0, (ptr, ref) => {
     const levels = x.dxRootCheck(ptr, bs, hasCsum ? 1 : 0, x.dxMaxLevels(vol.sb.incompat)) as number;
     if (levels < 0) return undefined;
-    checkCsum(ptr, 0);
+    checkCsum(ref, 0);
     const version = x.dxEffectiveHashVersion(x.dxHashVersion(ptr), vol.sb.flags) >>> 0;
     if (!x.dxHashSupported(version)) return undefined;
     const hash = x.dxHash(namePtr, nameLen, version, seedPtr) >>> 0;
@@ -78,9 +100,9 @@ export async function htreeFind(vol: Volume, dir: Inode, nameLen: number, namePt
     for (let k = from; k < levels; k++) {
       const parent = path[k]!;
       const child = await withBlock(parent.lblk, (ptr) => x.dxEntryBlock(ptr, bs, parent.off, parent.i) >>> 0);
-      const i = await withBlock(child, (ptr) => {
+      const i = await withBlock(child, (ptr, ref) => {
         if ((x.dxNodeCheck(ptr, bs, hasCsum ? 1 : 0) as number) < 0) throw corrupt(`node ${child} is malformed`);
-        checkCsum(ptr, child);
+        checkCsum(ref, child);
         return first ? 0 : (x.dxFind(ptr, bs, DXN, hash) as number);
       });
       if (i < 0) throw corrupt(`node ${child} is malformed (${i})`);

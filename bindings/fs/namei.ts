@@ -30,12 +30,26 @@ export class Namei {
 
   /** The inode a path names; followLast: also follow a symlink in the last component. */
   async resolve(path: string, followLast: boolean, syscall = "lstat"): Promise<Inode> {
-    return (await this.walk(path, followLast, syscall)).inode;
+    return (await this.walk(path, followLast, syscall, false)).inode!;
+  }
+
+  /**
+   * resolve without the ENOENT exception: `inode` is undefined when a component is
+   * missing, and `danglingLast` tells whether that happened after following a symlink in
+   * the last component (O_CREAT then creates the link's target). When only the last
+   * component of `path` itself is missing, `parent` is the directory that lacks it (as
+   * read during this walk — the caller holds the metadata lock if it will create it
+   * there, so that no one can add the name meanwhile). For callers that expect
+   * misses — every file a tree copy creates is one — building and catching an FsError
+   * (stack capture included) costs more than the walk itself. Other errors still throw.
+   */
+  async lookup(path: string, followLast: boolean, syscall = "lstat"): Promise<{ inode: Inode | undefined; danglingLast: boolean; parent?: Inode }> {
+    return this.walk(path, followLast, syscall, true);
   }
 
   /** The canonical absolute path (every symlink resolved, no '.' or '..'). */
   async realpath(path: string): Promise<string> {
-    const names = (await this.walk(path, true, "realpath")).names;
+    const names = (await this.walk(path, true, "realpath", false)).names;
     return "/" + names.join("/");
   }
 
@@ -55,10 +69,12 @@ export class Namei {
     return target;
   }
 
-  private async walk(path: string, followLast: boolean, syscall: string): Promise<{ inode: Inode; names: string[] }> {
+  /** soft: a missing component gives inode undefined instead of ENOENT. */
+  private async walk(path: string, followLast: boolean, syscall: string, soft: boolean): Promise<{ inode: Inode | undefined; names: string[]; danglingLast: boolean; parent?: Inode }> {
     if (path.length === 0) throw new FsError("ENOENT", "no such file or directory", { syscall, path });
     if (path.includes("\0")) throw new FsError("EINVAL", "path contains a NUL byte", { syscall, path });
-    if (utf8.encode(path).length >= PATH_MAX) throw new FsError("ENAMETOOLONG", "path too long", { syscall, path });
+    // A UTF-16 code unit is at most 3 UTF-8 bytes: short paths need no encoding to check.
+    if (path.length * 3 >= PATH_MAX && utf8.encode(path).length >= PATH_MAX) throw new FsError("ENAMETOOLONG", "path too long", { syscall, path });
     const vol = this.vol;
     let cur = await vol.inodes.get(ROOT_INO);
     // The chain of directories from the root to `cur`, for '..' in realpath.
@@ -66,6 +82,8 @@ export class Namei {
     const pending = path.split("/").reverse();
     let hops = 0;
     let wantDir = path.endsWith("/");
+    // Set once a symlink in the last component was followed: what is left is its target.
+    let viaLastLink = false;
     while (pending.length) {
       const name = pending.pop()!;
       if (name === "" || name === ".") continue;
@@ -82,7 +100,13 @@ export class Namei {
       const bytes = utf8.encode(name);
       if (bytes.length > NAME_MAX) throw new FsError("ENAMETOOLONG", `name '${name.slice(0, 32)}…' is longer than 255 bytes`, { syscall, path });
       const ino = await vol.dirs.lookup(cur, bytes);
-      if (!ino) throw new FsError("ENOENT", "no such file or directory", { syscall, path });
+      if (!ino) {
+        if (soft) {
+          const atEnd = !viaLastLink && pending.every((c) => c === "" || c === ".");
+          return { inode: undefined, names, danglingLast: viaLastLink, parent: atEnd ? cur : undefined };
+        }
+        throw new FsError("ENOENT", "no such file or directory", { syscall, path });
+      }
       const child = await vol.inodes.get(ino);
       if (child.nlink === 0 && !child.isDir) {
         throw new FsError("EFSCORRUPTED", `entry '${name}' points to deleted inode ${ino}`, { syscall, path });
@@ -96,6 +120,7 @@ export class Namei {
           names.length = 0;
         }
         if (target.endsWith("/") && last) wantDir = true;
+        if (last) viaLastLink = true;
         for (const part of target.split("/").reverse()) pending.push(part);
         continue;
       }
@@ -103,6 +128,6 @@ export class Namei {
       names.push(name);
     }
     if (wantDir && !cur.isDir) throw new FsError("ENOTDIR", "not a directory", { syscall, path });
-    return { inode: cur, names };
+    return { inode: cur, names, danglingLast: false };
   }
 }

@@ -21,7 +21,8 @@
 import { FsError } from "./errors.ts";
 import type { Handle } from "../journal/handle.ts";
 import type { Volume } from "./volume.ts";
-import { WState, nowTime } from "./wstate.ts";
+import type { Inode } from "./inode.ts";
+import { WState, extentsFlag, nowTime } from "./wstate.ts";
 
 export const FT = { REG: 1, DIR: 2, CHR: 3, BLK: 4, FIFO: 5, SOCK: 6, LNK: 7 } as const;
 const S_IFMT = 0o170000;
@@ -130,7 +131,7 @@ export class Ops {
     const t = nowTime();
     // A fast symlink keeps its target in i_block itself, so it has no extent root.
     const extents = this.vol.sb.has("extent") && !fastSymlink;
-    const flags = extents ? this.vol.engine.constant("INODE_FL_EXTENTS") >>> 0 : 0;
+    const flags = extents ? extentsFlag(this.vol) : 0;
     const iblock = new Uint8Array(60);
     if (extents) {
       // An empty extent root: magic, 0 entries, room for 4, depth 0.
@@ -164,6 +165,21 @@ export class Ops {
   async create(h: Handle, path: string, o: NewInodeOptions, syscall: string, symlinkTarget?: Uint8Array): Promise<WState> {
     const { dir, name } = await this.parentOf(path, syscall);
     if (await this.vol.dirs.lookup(dir.asInode(), name)) throw new FsError("EEXIST", "file already exists", { syscall, path });
+    return this.createIn(h, dir, name, path, o, syscall, symlinkTarget);
+  }
+
+  /**
+   * create() for a caller that has just seen path's last name missing from `parent`
+   * (Namei.lookup's `parent`) in this same transaction, under the metadata lock, so the
+   * name is still absent: the path walk and the directory lookup are not repeated.
+   */
+  async createAt(h: Handle, parent: Inode, path: string, o: NewInodeOptions, syscall: string): Promise<WState> {
+    if (!parent.isDir) throw new FsError("ENOTDIR", "not a directory", { syscall, path });
+    const { bytes } = splitPath(path, syscall);
+    return this.createIn(h, await WState.load(this.vol, parent.ino), bytes, path, o, syscall);
+  }
+
+  private async createIn(h: Handle, dir: WState, name: Uint8Array, path: string, o: NewInodeOptions, syscall: string, symlinkTarget?: Uint8Array): Promise<WState> {
     const isDir = (o.mode & S_IFMT) === S_IFDIR;
     if (isDir && dir.fields.nlink >= LINK_MAX && !this.vol.sb.has("dir_nlink")) {
       throw new FsError("EMLINK", "too many subdirectories", { syscall, path });

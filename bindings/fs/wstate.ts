@@ -22,6 +22,10 @@ export class WState {
   /** Inode is new in this operation (its slot must be initialised on save). */
   fresh: boolean;
   private readonly base: Inode | undefined;
+  /** The last asInode() view and the raw flags/generation it was built from. */
+  private view: Inode | undefined;
+  private viewFlags = 0;
+  private viewGeneration = 0;
 
   constructor(ino: number, fields: InodeFields, iblock: Uint8Array, base?: Inode, fresh = false) {
     this.ino = ino;
@@ -44,8 +48,16 @@ export class WState {
     return (this.fields.mode & 0o170000) === 0o040000;
   }
 
-  /** A read-side Inode view of the current (unsaved) state. */
+  /**
+   * A read-side Inode view of the current (unsaved) state. Walkers call this once per
+   * block they map (a directory insert maps each index level), so the last view is kept
+   * and handed out again while nothing in it changed: the fields are compared one by one
+   * (times by reference — every change assigns a new pair) and the block map byte by
+   * byte, which is far cheaper than copying the raw inode and building a new object.
+   */
   asInode(): Inode {
+    const memo = this.view;
+    if (memo && this.viewCurrent(memo)) return memo;
     const raw = this.base ? this.base.raw.slice() : new Uint8Array(0x28 + 60);
     raw.set(this.iblock, 0x28);
     const f = this.fields;
@@ -55,12 +67,27 @@ export class WState {
       blocks512: f.blocks512, atime: f.atime, mtime: f.mtime, ctime: f.ctime, crtime: f.crtime,
       generation: f.generation, dtime: f.dtime, fileAcl: this.base?.fileAcl ?? 0, rdevMajor: 0, rdevMinor: 0,
     });
+    this.view = view;
+    this.viewFlags = f.flags;
+    this.viewGeneration = f.generation;
     return view;
+  }
+
+  /** Does the kept view still show exactly the current state? */
+  private viewCurrent(v: Inode): boolean {
+    const f = this.fields;
+    if (v.mode !== f.mode || v.uid !== f.uid || v.gid !== f.gid || v.size !== f.size || v.nlink !== f.nlink) return false;
+    if (this.viewFlags !== f.flags || v.blocks512 !== f.blocks512 || this.viewGeneration !== f.generation || v.dtime !== f.dtime) return false;
+    if (v.atime !== f.atime || v.mtime !== f.mtime || v.ctime !== f.ctime || v.crtime !== f.crtime) return false;
+    const a = this.iblock;
+    const b = v.raw;
+    for (let i = 0; i < 60; i++) if (a[i] !== b[0x28 + i]) return false;
+    return true;
   }
 
   /** Write this state through h (fresh inodes get their slot initialised). */
   async save(vol: Volume, h: Handle): Promise<Inode> {
-    const extents = (this.fields.flags & (vol.engine.constant("INODE_FL_EXTENTS") >>> 0)) !== 0;
+    const extents = (this.fields.flags & extentsFlag(vol)) !== 0;
     const inode = await vol.inodes.write(h, this.ino, this.fields, { iblock: this.iblock, fresh: this.fresh, extents });
     this.fresh = false;
     return inode;
@@ -72,4 +99,12 @@ export function nowTime(): [number, number] {
   const ms = Date.now();
   const s = Math.floor(ms / 1000);
   return [s, (ms - s * 1000) * 1_000_000];
+}
+
+/** INODE_FL_EXTENTS of vol's engine, read from the engine once (every save needs it). */
+const extentsFlags = new WeakMap<object, number>();
+export function extentsFlag(vol: Volume): number {
+  let f = extentsFlags.get(vol.engine);
+  if (f === undefined) extentsFlags.set(vol.engine, (f = vol.engine.constant("INODE_FL_EXTENTS") >>> 0));
+  return f;
 }
