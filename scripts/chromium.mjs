@@ -17,13 +17,21 @@ export function reportMissingChromium(what) {
   console.error(`\n${bar}\n!!  CHROMIUM NOT FOUND at ${CHROMIUM}: ${what} DID NOT RUN.\n!!  Install it (apt-get install -y chromium) or set CHROMIUM_PATH; .ci/run installs it.\n${bar}\n`);
 }
 
-/** Launch headless Chromium through playwright-core; resolves to its Browser. */
+// Root in a container has no user namespaces for Chromium's sandbox.
+const sandboxArgs = () => (process.getuid?.() === 0 || process.env.CI ? ["--no-sandbox"] : []);
+
+/** Launch headless Chromium through playwright-core; resolves to its Browser (contexts are incognito-like). */
 export async function launchChromium() {
   const { chromium } = await import("playwright-core");
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    // Root in a container has no user namespaces for Chromium's sandbox.
-    args: process.getuid?.() === 0 || process.env.CI ? ["--no-sandbox"] : [],
-  });
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: sandboxArgs() });
+}
+
+/**
+ * Headless Chromium with a profile in `userDataDir`; resolves to its BrowserContext. Use it
+ * where storage must behave as for a user: in the incognito-like contexts of
+ * launchChromium(), OPFS lives in memory behind a slower path, which a bench must not time.
+ */
+export async function launchChromiumPersistent(userDataDir, options = {}) {
+  const { chromium } = await import("playwright-core");
+  return chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: sandboxArgs(), ...options });
 }

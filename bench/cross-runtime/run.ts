@@ -36,8 +36,8 @@ import { ratioChart, type ChartGroup } from "./chart.ts";
 // @ts-expect-error plain .mjs helpers shared with scripts/test-browser.mjs
 import { startServer } from "../../scripts/web.mjs";
 // @ts-expect-error plain .mjs helpers shared with scripts/test-browser.mjs
-import { CHROMIUM, haveChromium, launchChromium, reportMissingChromium } from "../../scripts/chromium.mjs";
-import type { Browser } from "playwright-core";
+import { CHROMIUM, haveChromium, launchChromiumPersistent, reportMissingChromium } from "../../scripts/chromium.mjs";
+import type { BrowserContext } from "playwright-core";
 
 const { values: opt } = parseArgs({
   options: {
@@ -108,11 +108,15 @@ const runNode = () => spawnRunner(process.execPath, [join(OUT, "runner-node.mjs"
 const runDeno = () =>
   spawnRunner(DENO, ["run", "--no-check", "--no-lock", `--allow-read=${ROOT},${DIR}`, `--allow-write=${DIR}`, join(OUT, "runner-deno.mjs"), hostJob()]);
 
-/** One Chromium round: a fresh page on the served origin, the runner in a worker, images downloaded. */
-async function runChromium(browser: Browser, origin: string, workerSource: string): Promise<RoundOutput> {
-  const context = await browser.newContext({ acceptDownloads: true });
+/**
+ * One Chromium round: a fresh page (new JS realm, new worker) on the served origin, the
+ * runner in a worker, images downloaded. The context is a persistent profile, not an
+ * incognito-like one: there OPFS is kept in memory behind a slower path that no user
+ * with a normal profile gets, and the OPFS figures would measure that instead.
+ */
+async function runChromium(context: BrowserContext, origin: string, workerSource: string): Promise<RoundOutput> {
+  const page = await context.newPage();
   try {
-    const page = await context.newPage();
     const log: string[] = [];
     page.on("console", (m) => log.push(`[${m.type()}] ${m.text()}`));
     page.on("pageerror", (e) => log.push(`[pageerror] ${e.message}`));
@@ -156,7 +160,7 @@ async function runChromium(browser: Browser, origin: string, workerSource: strin
     }
     return { runs: runs as DeviceRun[], images };
   } finally {
-    await context.close();
+    await page.close();
   }
 }
 
@@ -214,7 +218,7 @@ async function main(): Promise<void> {
   const workerSource = readFileSync(join(OUT, "runner-browser.js"), "utf8");
 
   const want = new Set(RUNTIMES);
-  let browser: Browser | null = null;
+  let browser: BrowserContext | null = null;
   let server: { close(): void } | null = null;
   let origin = "";
   if (want.has("chromium")) {
@@ -226,7 +230,7 @@ async function main(): Promise<void> {
       const s = await startServer({ port: 0 });
       server = s.server;
       origin = s.url;
-      browser = await launchChromium();
+      browser = await launchChromiumPersistent(join(DIR, "chromium-profile"), { acceptDownloads: true });
     }
   }
   const order = RUNTIMES.filter((r) => want.has(r));
@@ -295,7 +299,7 @@ async function main(): Promise<void> {
 
   const m = machineInfo(DIR);
   const denoVersion = want.has("deno") ? await versionOf(DENO, ["--version"]) : null;
-  const chromiumVersion = browser ? browser.version() : null;
+  const chromiumVersion = browser ? await versionOf(CHROMIUM, ["--version"]) : null;
   const valid = failures.length === 0;
   writeResults("cross-runtime", {
     machine: m, deno: denoVersion, chromium: chromiumVersion, chromiumPath: CHROMIUM, sizes, rounds: ROUNDS, treeBytes: tree.bytes,
@@ -314,7 +318,7 @@ async function main(): Promise<void> {
 ![speed relative to Node per workload and device kind](results/cross-runtime.svg)
 
 Medians of ${ROUNDS} interleaved rounds (one fresh process, or page + worker, per runtime per round, each warmed up on a small run first); ratios are the runtime's median throughput over Node's on the same workload and device kind, from the same run (above 1× = faster than Node; target ≥ 0.7×). Sizes: tree of ${sizes.files} files, ${(tree.bytes / MiB).toFixed(1)} MiB, on a ${sizes.imageBytes / MiB} MiB device; db: ${sizes.dbOps} direct writes of 16/32/64 KiB at QD ${sizes.queueDepth} with ${sizes.readers} readers into a ${sizes.dbBytes / MiB} MiB fallocated file. Devices: ${["node", "deno", "chromium"].filter((r) => want.has(r)).map((r) => `${r}: ${dn(`${r}/memory`)} / ${dn(`${r}/file`)}`).join("; ")}. Every image of every round (${checked.length}) passed \`e2fsck -fn\` and \`debugfs dump\` of sample files and the db file.
-Measured ${new Date().toISOString().slice(0, 10)} on ${m.cpu} ×${m.cpus}, Linux ${m.kernel}; node ${m.node}, ${denoVersion ?? "deno: not run"}, Chromium ${chromiumVersion ?? "not run"}; images on ${m.tmpdirFs ?? "?"} (Chromium: OPFS in its profile); commit ${m.commit?.slice(0, 12) ?? "?"}; ${totalS.toFixed(0)} s in all.`;
+Measured ${new Date().toISOString().slice(0, 10)} on ${m.cpu} ×${m.cpus}, Linux ${m.kernel}; node ${m.node}, ${denoVersion ?? "deno: not run"}, ${chromiumVersion ?? "Chromium not run"}; images on ${m.tmpdirFs ?? "?"} (Chromium: OPFS in its profile); commit ${m.commit?.slice(0, 12) ?? "?"}; ${totalS.toFixed(0)} s in all.`;
     renderIntoReadme("cross-runtime", body);
   }
   rmSync(DIR, { recursive: true, force: true });
