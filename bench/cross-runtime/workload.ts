@@ -149,26 +149,35 @@ export function dbWrites(s: Sizes): [number, number][] {
 }
 
 /**
- * A macrotask yield that browsers do not clamp (setTimeout(0) becomes ≥ 4 ms when nested)
- * and that exists in all three runtimes. Reader loops need it: a direct read of unwritten
- * space completes without device I/O, and a loop of such reads would otherwise run in
- * microtasks only and starve the writes it races. `close()` lets Node's loop exit.
+ * A macrotask yield for the reader loops. They need one: a direct read of unwritten space
+ * completes without device I/O, so a loop of such reads would otherwise run in microtasks
+ * only and starve the writes it races. Which primitive matters, or the runtimes are not
+ * doing the same work: Node and Deno have setImmediate, which runs after pending I/O and
+ * timers (as bench/db.ts uses). Node's MessagePort is NOT equivalent — it delivers
+ * messages posted while it drains in the same drain, so readers looping through it never
+ * let timers run and did ~17× the reads of the other runtimes. Browsers have no
+ * setImmediate; a MessageChannel message there is one task (setTimeout(0) would be
+ * clamped to ≥ 4 ms when nested). `close()` releases the channel so a process can exit.
  */
 class Yielder {
-  private readonly ch = new MessageChannel();
+  private ch: MessageChannel | null = null;
   private readonly waiting: (() => void)[] = [];
-  constructor() {
-    this.ch.port1.onmessage = () => this.waiting.shift()?.();
-  }
+  private readonly immediate = (globalThis as { setImmediate?: (fn: () => void) => unknown }).setImmediate;
   yield(): Promise<void> {
+    if (this.immediate) return new Promise((resolve) => void this.immediate!(resolve));
+    if (!this.ch) {
+      this.ch = new MessageChannel();
+      this.ch.port1.onmessage = () => this.waiting.shift()?.();
+    }
+    const ch = this.ch;
     return new Promise((resolve) => {
       this.waiting.push(resolve);
-      this.ch.port2.postMessage(0);
+      ch.port2.postMessage(0);
     });
   }
   close(): void {
-    this.ch.port1.close();
-    this.ch.port2.close();
+    this.ch?.port1.close();
+    this.ch?.port2.close();
   }
 }
 
