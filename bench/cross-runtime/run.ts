@@ -213,7 +213,7 @@ function metric(w: Workload, r: RepResult): number {
 async function main(): Promise<void> {
   mkdirSync(OUT, { recursive: true });
   await bundle("runner-node.ts", "runner-node.mjs", "node", /bindings[\\/]node\.ts$/, join(ROOT, "dist", "node.js"));
-  await bundle("runner-deno.ts", "runner-deno.mjs", "node", /deno[\\/]mod\.ts$/, join(ROOT, "dist", "deno.js"));
+  await bundle("runner-deno.ts", "runner-deno.mjs", "node", /dist[\\/]deno\.js$/, join(ROOT, "dist", "deno.js"));
   await bundle("runner-browser.ts", "runner-browser.js", "browser", /bindings[\\/]browser\.ts$/, "/dist/browser.js");
   const workerSource = readFileSync(join(OUT, "runner-browser.js"), "utf8");
 
@@ -317,7 +317,7 @@ async function main(): Promise<void> {
 
 ![speed relative to Node per workload and device kind](results/cross-runtime.svg)
 
-Medians of ${ROUNDS} interleaved rounds (one fresh process, or page + worker, per runtime per round, each warmed up on a small run first); ratios are the runtime's median throughput over Node's on the same workload and device kind, from the same run (above 1× = faster than Node; target ≥ 0.7×). Sizes: tree of ${sizes.files} files, ${(tree.bytes / MiB).toFixed(1)} MiB, on a ${sizes.imageBytes / MiB} MiB device; db: ${sizes.dbOps} direct writes of 16/32/64 KiB at QD ${sizes.queueDepth} with ${sizes.readers} readers into a ${sizes.dbBytes / MiB} MiB fallocated file. Devices: ${["node", "deno", "chromium"].filter((r) => want.has(r)).map((r) => `${r}: ${dn(`${r}/memory`)} / ${dn(`${r}/file`)}`).join("; ")}. Every image of every round (${checked.length}) passed \`e2fsck -fn\` and \`debugfs dump\` of sample files and the db file.
+Medians of ${ROUNDS} interleaved rounds (one fresh process, or page + worker, per runtime per round, each warmed up on a small run first); ratios are the runtime's median throughput over Node's on the same workload and device kind, from the same run (above 1× = faster than Node; target ≥ 0.7×). Sizes: tree of ${sizes.files} files, ${(tree.bytes / MiB).toFixed(1)} MiB, on a ${sizes.imageBytes / MiB} MiB device; db: ${sizes.dbOps} direct writes of 16/32/64 KiB at QD ${sizes.queueDepth} with ${sizes.readers} readers into a ${sizes.dbBytes / MiB} MiB fallocated file. Devices: ${(["node", "deno", "chromium"] as Runtime[]).filter((r) => want.has(r)).map((r) => `${r}: ${dn(`${r}/memory`)} / ${dn(`${r}/file`)}`).join("; ")}. Every image of every round (${checked.length}) passed \`e2fsck -fn\` and \`debugfs dump\` of sample files and the db file.
 Measured ${new Date().toISOString().slice(0, 10)} on ${m.cpu} ×${m.cpus}, Linux ${m.kernel}; node ${m.node}, ${denoVersion ?? "deno: not run"}, ${chromiumVersion ?? "Chromium not run"}; images on ${m.tmpdirFs ?? "?"} (Chromium: OPFS in its profile); commit ${m.commit?.slice(0, 12) ?? "?"}; ${totalS.toFixed(0)} s in all.`;
     renderIntoReadme("cross-runtime", body);
   }
