@@ -20,9 +20,9 @@ import { fileURLToPath } from "node:url";
 import { startServer } from "./web.mjs";
 import { runWebPageTests } from "../test/browser/web-page.mjs";
 import { e2fsck, debugfs } from "../test/browser/oracle.mjs";
+import { haveChromium, launchChromium, reportMissingChromium } from "./chromium.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
 const outDir = join(root, ".tmp", "browser-test");
 const artifacts = join(root, "test", ".artifacts");
 let passed = 0;
@@ -39,9 +39,8 @@ function finish() {
   process.exit(failed === 0 && passed > 0 ? 0 : 1);
 }
 
-if (!existsSync(CHROMIUM)) {
-  const bar = "!".repeat(78);
-  console.error(`\n${bar}\n!!  CHROMIUM NOT FOUND at ${CHROMIUM}: THE BROWSER TESTS DID NOT RUN.\n!!  Install it (apt-get install -y chromium) or set CHROMIUM_PATH; .ci/run installs it.\n${bar}\n`);
+if (!haveChromium()) {
+  reportMissingChromium("THE BROWSER TESTS");
   failed++;
   finish();
 }
@@ -87,14 +86,8 @@ await esbuild.build({
 
 // ---- run ----
 
-const { chromium } = await import("playwright-core");
 const { server, url } = await startServer({ port: 0 });
-const browser = await chromium.launch({
-  executablePath: CHROMIUM,
-  headless: true,
-  // Root in a container has no user namespaces for Chromium's sandbox.
-  args: process.getuid?.() === 0 || process.env.CI ? ["--no-sandbox"] : [],
-});
+const browser = await launchChromium();
 console.log(`chromium ${browser.version()} against ${url}`);
 
 try {

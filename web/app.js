@@ -4,7 +4,8 @@
 // Every volume lives in a worker (openVolume's default on the page), so the page stays
 // responsive while files are copied; the page only ever holds one volume (`vol`) and
 // replaces it when another is built or opened. One operation runs at a time (`busy`);
-// the stats panel polls vol.stats() and vol.statfs() twice a second while a volume is open.
+// the stats panel polls vol.stats() and vol.statfs() twice a second while a volume is open
+// and shows every background mechanism's counters (lazy init, inodegc lanes, endio, cache).
 import { openVolume, isFsError } from "../dist/browser.js";
 
 const $ = (sel) => document.querySelector(sel);
@@ -271,6 +272,9 @@ function row(k, v) {
   return [dt, dd];
 }
 
+/** "3/0/1/0": one number per inodegc lane. */
+const lanes = (q) => (Array.isArray(q) && q.length ? q.join("/") : "?");
+
 async function refreshStats() {
   if (!vol || statsBusy) return;
   statsBusy = true;
@@ -279,13 +283,23 @@ async function refreshStats() {
     const c = s.cache ?? {};
     const d = s.device ?? {};
     const li = s.lazyInit ?? {};
+    // inodegc / endio are absent on read-only mounts (no background writers there).
+    const gc = s.inodegc;
+    const io = s.endio;
     ui.stats.replaceChildren(
-      ...row("image", `${volName}, ${fmtBytes(s.size)} (${s.kind})`),
+      ...row("image", `${volName}, ${fmtBytes(s.size)} (${s.kind})${s.frozen ? " — frozen" : ""}`),
       ...row("space", `${fmtBytes((fs.blocks - fs.bfree) * fs.bsize)} used of ${fmtBytes(fs.blocks * fs.bsize)}, ${fs.files - fs.ffree} of ${fs.files} inodes`),
-      ...row("lazy inode-table init", `${li.groupsZeroed ?? "?"} / ${li.groupsTotal ?? "?"} groups zeroed${li.running ? " (running)" : ""}`),
-      ...row("block cache", `${c.resident ?? "?"} resident, ${c.dirty ?? "?"} dirty, ${c.hits ?? "?"} hits / ${c.misses ?? "?"} misses`),
+      ...row("lazy inode-table init", `${li.groupsZeroed ?? "?"} / ${li.groupsTotal ?? "?"} groups zeroed${li.running ? " (running)" : ""}${li.turns ? `, ${li.turns} turns, ${fmtBytes(li.bytesZeroed ?? 0)} zeroed` : ""}`),
+      ...row("inode inactivation (inodegc)", gc
+        ? `${lanes(gc.queued)} queued per lane, ${gc.throttled} throttled, ${gc.inactivated} inactivated in ${gc.runs} runs${gc.errors ? `, ${gc.errors} errors` : ""}${gc.running ? "" : " (stopped)"}`
+        : "off"),
+      ...row("write completion (endio)", io
+        ? `${io.inFlight} ioEnds in flight, ${io.queued} queued; ${io.conversions} conversions (${io.blocksConverted} blocks), ${io.merges} merges${io.failures ? `, ${io.failures} failures` : ""}`
+        : "off"),
+      ...row("block cache", `${c.resident ?? "?"} resident, ${c.dirty ?? "?"} dirty, ${c.pinned ?? 0} pinned; ${c.hits ?? "?"} hits / ${c.misses ?? "?"} misses, ${c.evictions ?? 0} evictions`),
       ...row("device requests", `${d.reads ?? 0} reads (${fmtBytes(d.bytesRead ?? 0)}), ${d.writes ?? 0} writes (${fmtBytes(d.bytesWritten ?? 0)}), ${d.flushes ?? 0} flushes`),
       ...row("open files", String(s.openFiles ?? 0)),
+      ...row("frozen", s.frozen ? "yes" : "no"),
     );
   } catch {
     // The volume was closed under the poll; the next one will show the new state.

@@ -146,12 +146,20 @@ export async function runWebPageTests({ browser, url, report, artifacts, tmp }) 
     await page.click('#tree tr[data-name="hello.txt"] button.delete');
     await waitStatus(page, /^deleted \/hello\.txt/);
     const after = await rowNames(page);
+    // The deleted inode goes through inodegc: the panel must show it inactivated (the
+    // poll's statfs drains the lanes, so a count of 0 for long means it never ran).
+    const gcShown = await page.waitForFunction(() => {
+      const m = /inodegc\)([^]*?) inactivated/.exec(document.querySelector("#stats")?.textContent ?? "");
+      return m && /(\d+)$/.test(m[1]) && Number(/(\d+)$/.exec(m[1])[1]) >= 1;
+    }, null, { timeout: 10_000 }).then(() => true, () => false);
+    const statsText = await page.locator("#stats").textContent();
     await page.screenshot({ path: join(artifacts, "web-3-edited.png"), fullPage: true });
     await download(page, edited);
 
     const problems = [];
     if (viewed !== new TextDecoder().decode(files["sub/deep/notes.md"])) problems.push(`viewer showed ${JSON.stringify(viewed)}`);
     if (after.includes("hello.txt")) problems.push("hello.txt still listed after delete");
+    if (!gcShown) problems.push(`stats panel never showed the deleted inode inactivated by inodegc: ${statsText}`);
     const fsck = e2fsck(edited);
     if (fsck.code !== 0) problems.push(`e2fsck -fn exit ${fsck.code}:\n${fsck.stdout}`);
     const cat = debugfs(edited, "cat /sub/deep/added.txt").stdout;
@@ -188,7 +196,9 @@ export async function runWebPageTests({ browser, url, report, artifacts, tmp }) 
     await page.waitForFunction(() => /lazy inode-table init/.test(document.querySelector("#stats")?.textContent ?? ""), null, { timeout: 10_000 });
     const text = await page.locator("#stats").textContent();
     await page.locator("#stats").screenshot({ path: join(artifacts, "web-4-stats.png") });
-    return /groups zeroed/.test(text) && /\d+ reads/.test(text) ? "" : `stats panel: ${text}`;
+    const want = [/groups zeroed/, /\d+ reads/, /queued per lane/, /\d+ ioEnds in flight/, /frozen\s*no/];
+    const missing = want.filter((re) => !re.test(text));
+    return missing.length === 0 ? "" : `stats panel lacks ${missing.join(", ")}: ${text}`;
   });
 
   await context.close();
