@@ -34,6 +34,7 @@
  * and leaves later completions queued until start(). Completions keep being accepted while
  * stopped — the device finishes what it was given.
  */
+import { macrotask } from "./macrotask.ts";
 import { FsError } from "../fs/errors.ts";
 import type { BackgroundService } from "../fs/background.ts";
 import type { Handle } from "../journal/handle.ts";
@@ -274,14 +275,14 @@ export class EndIo implements BackgroundService {
     if (!this.running || this.scheduled) return;
     this.scheduled = true;
     // A later macrotask: never inside the device completion that made the last put.
-    setTimeout(() => {
+    macrotask(() => {
       this.scheduled = false;
       if (!this.running || this.queue.length === 0) return;
       const prev = this.pass ?? Promise.resolve();
       this.pass = prev.then(() => this.runPass()).finally(() => {
         if (this.queue.length) this.schedule();
       });
-    }, 0);
+    });
   }
 
   private async runPass(): Promise<void> {
