@@ -368,6 +368,58 @@ export class ExtentTree {
     return out;
   }
 
+  /**
+   * Where the next tail batch of a big free starts: the logical block from which
+   * remove(from) frees at most `maxExtents` extents — whole leaves while they fit, so the
+   * emptied leaf blocks go in the same batch — never below `floor`; `floor` itself when
+   * everything past it fits. Read-only walk from the rightmost leaf leftwards, one visit
+   * per leaf (inodegc's inactivate; the caller holds metaLock and the inode).
+   */
+  async tailBatchStart(maxExtents: number, floor: number, h?: Handle): Promise<number> {
+    const own = h ?? new CacheHandle(this.vol.cache);
+    const x = this.x;
+    const max = Math.max(1, Math.floor(maxExtents));
+    try {
+      let total = 0;
+      let cur = END - 1;
+      let lastLo = LIMIT;
+      // A tree of depth ≤ 5 over 2^32 blocks has far fewer leaves than this; the bound
+      // only guarantees the walk ends on a tree whose keys do not move left.
+      for (let hops = 0; hops < 1 << 22; hops++) {
+        const path = await this.walk(own, cur);
+        const leaf = path[path.length - 1];
+        // The leftmost path is taken again when cur precedes every key: nothing further left.
+        if (leaf.lo >= lastLo) {
+          if (h) this.releasePath(h, path);
+          return floor;
+        }
+        const p = this.ptr(leaf);
+        const n = x.extLeafCount(p) as number;
+        let k = 0;
+        while (k < n) {
+          const i = n - 1 - k;
+          if ((x.extLeafBlock(p, i) >>> 0) + (x.extLeafLen(p, i) >>> 0) <= floor) break;
+          k++;
+        }
+        const over = total + k > max;
+        const cut = over && total === 0 ? x.extLeafBlock(p, n - max) >>> 0 : 0;
+        const lo = leaf.lo;
+        const hi = leaf.hi;
+        if (h) this.releasePath(h, path);
+        // Too many with this leaf: stop at the leaves already counted (they start at this
+        // leaf's upper bound), or cut inside a single leaf that alone holds too many.
+        if (over) return Math.max(floor, total === 0 ? cut : hi);
+        total += k;
+        if (lo <= floor || lo === 0) return floor;
+        lastLo = lo;
+        cur = lo - 1;
+      }
+      return floor;
+    } finally {
+      if (!h) await own.stop();
+    }
+  }
+
   /** Depth of the tree (0: the extents live in i_block). */
   depth(): number {
     return this.root.iblock[6] | (this.root.iblock[7] << 8);

@@ -18,7 +18,10 @@
  *
  * Inactivation in bounded batches: a file with a million extents must not hold the
  * metadata lock for the whole free. `inactivate` frees extents from the tail,
- * `batchExtents` at a time, one transaction each; after every batch the inode is still on
+ * `batchExtents` at a time, one transaction each. Each batch finds its start with one
+ * read-only walk over the rightmost leaves (ExtentTree.tailBatchStart), then removes from
+ * there to the end leaf by leaf, so a file costs about two leaf visits per leaf and
+ * emptied leaves are freed whole; after every batch the inode is still on
  * the orphan list with i_size, i_blocks and its extent tree agreeing (each batch is a
  * truncate to the first logical block it freed), so any image written between batches is
  * a consistent one whose next mount simply continues. The last transaction frees what is
@@ -137,18 +140,6 @@ export class OrphanList {
   }
 }
 
-/** First logical block of each mapped extent of s, ascending (read-only walk). */
-async function extentStarts(vol: Volume, s: WState): Promise<number[]> {
-  const starts: number[] = [];
-  const inode = s.asInode();
-  for (let lblk = 0; lblk < END; ) {
-    const m = await vol.mapper.map(inode, lblk, END - lblk);
-    if (m.phys >= 0) starts.push(lblk);
-    lblk += Math.max(1, m.len);
-  }
-  return starts;
-}
-
 function isFastSymlink(s: WState): boolean {
   return (s.fields.mode & S_IFMT) === S_IFLNK && s.fields.size < 60 && s.fields.blocks512 === 0;
 }
@@ -160,6 +151,8 @@ export interface InactivateOptions {
   keepGoing?: () => boolean;
   /** Called after every committed batch transaction (for stats). */
   onBatch?: () => void;
+  /** Runs one batch under metaLock (default: metaLock.run); inodegc passes its idle lock. */
+  runLocked?: <T>(fn: () => Promise<T>) => Promise<T>;
 }
 
 /**
@@ -171,9 +164,10 @@ export interface InactivateOptions {
 export async function inactivate(vol: Volume, ino: number, o: InactivateOptions = {}): Promise<boolean> {
   const batch = Math.max(1, o.batchExtents ?? BATCH_EXTENTS);
   const bs = vol.blockSize;
-  let starts: number[] | undefined;
+  const runLocked = o.runLocked ?? (<T>(fn: () => Promise<T>) => vol.metaLock.run(fn));
+  const EXTENTS_FL = vol.engine.constant("INODE_FL_EXTENTS") >>> 0;
   for (;;) {
-    const done = await vol.metaLock.run(async () => {
+    const done = await runLocked(async () => {
       const h = new CacheHandle(vol.cache);
       try {
         const s = await WState.load(vol, ino);
@@ -187,11 +181,11 @@ export async function inactivate(vol: Volume, ino: number, o: InactivateOptions 
         const linked = s.fields.nlink > 0;
         // With links, only the blocks past i_size go (the kernel's truncate-orphan case).
         const keepBlocks = linked ? Math.ceil(s.fields.size / bs) : 0;
-        if (!isFastSymlink(s)) {
-          starts ??= (await extentStarts(vol, s)).filter((l) => l >= keepBlocks);
-          if (starts.length > batch) {
-            const from = starts[starts.length - batch]!;
-            starts.length -= batch;
+        if (!isFastSymlink(s) && (s.fields.flags & EXTENTS_FL) !== 0) {
+          // One leaf walk from the right finds this batch's start; the batch is a truncate
+          // to it, so the inode between batches is a consistent, shorter orphan.
+          const from = await vol.writeParts.tree(s).tailBatchStart(batch, keepBlocks, h);
+          if (from > keepBlocks) {
             await vol.writeParts.removeBlocks(h, s, from, END);
             if (!linked) s.fields.size = Math.min(s.fields.size, from * bs);
             await s.save(vol, h);

@@ -29,6 +29,16 @@
  *                 the transaction that queues an inode is the one that removed its last
  *                 name, and hard links and rename targets are found by name.
  *
+ * Priority: in the kernel the worker runs on another CPU; here it shares the caller's thread
+ * and metaLock. So a worker takes metaLock for a batch through Mutex.lockIdle (sched/
+ * locks.ts): only when no foreground operation waits and none released the lock in the
+ * last QUIET_MS — back-to-back unlinks never find a batch between them. The work is
+ * "wanted now", and queues in FIFO order like any operation, when someone flushes
+ * (sync/statfs/freeze/unmount), a lookup waits on one of its inodes, a throttled caller
+ * waits for the lane, or the lane holds more than THROTTLE_AT (the foreground would be
+ * throttled anyway). A batch that waited MAX_DEFER_MS for quiet queues too, so a busy
+ * foreground slows the freeing down but never stops it.
+ *
  * Lifecycle (fs/background.ts): start() lets workers run; flush() drains every lane;
  * stop() keeps inodes queueing but runs nothing (a worker stops between batches, its
  * unfinished inode goes back to the head of its lane still on the orphan list). Shrinking
@@ -50,6 +60,13 @@ export const SCHEDULE_AT = 32;
 export const THROTTLE_AT = 256;
 /** A lane below SCHEDULE_AT is drained this long after its first queued inode. */
 export const IDLE_DELAY_MS = 5;
+/**
+ * A worker batch waits until foreground operations have left metaLock alone this long
+ * (ms): back-to-back operations never find a batch between them.
+ */
+export const QUIET_MS = 2;
+/** …but never waits longer than this (ms) for quiet: background work always progresses. */
+export const MAX_DEFER_MS = 50;
 /** Upper bound for setLanes / the lanes option. */
 export const MAX_LANES = 64;
 
@@ -60,6 +77,10 @@ const INACTIVATING = 2;
 
 interface Lane {
   items: number[];
+  /** Inodes of the list the worker took that it has not finished yet. */
+  taken: number;
+  /** Throttled callers waiting for this lane. */
+  waiters: number;
   run: Promise<void> | undefined;
   timer: ReturnType<typeof setTimeout> | undefined;
 }
@@ -110,6 +131,8 @@ export class InodeGc implements BackgroundService {
   /** Transactions whose queue() overfilled a lane: the lane their caller must wait for. */
   private readonly owed = new WeakMap<object, Lane>();
   private running = false;
+  /** flush() calls and lookups waiting on an inode: every lane's work is wanted now. */
+  private pressing = 0;
   private startWaiters: (() => void)[] = [];
   private failure: unknown;
   private readonly inodesPerGroup: number;
@@ -123,7 +146,7 @@ export class InodeGc implements BackgroundService {
   }
 
   private newLane(): Lane {
-    return { items: [], run: undefined, timer: undefined };
+    return { items: [], taken: 0, waiters: 0, run: undefined, timer: undefined };
   }
 
   get laneCount(): number {
@@ -159,11 +182,32 @@ export class InodeGc implements BackgroundService {
     if (!lane) return;
     this.owed.delete(h);
     this.counters.throttled++;
-    do {
-      if (!this.running) await new Promise<void>((r) => this.startWaiters.push(r));
-      // Joins the worker start() may already have launched: the caller waits for its run.
-      await this.kick(lane);
-    } while (lane.items.length > THROTTLE_AT && this.lanes.includes(lane));
+    lane.waiters++;
+    this.vol.metaLock.nudge();
+    try {
+      do {
+        if (!this.running) await new Promise<void>((r) => this.startWaiters.push(r));
+        // Joins the worker start() may already have launched: the caller waits for its run.
+        await this.kick(lane);
+      } while (lane.items.length > THROTTLE_AT && this.lanes.includes(lane));
+    } finally {
+      lane.waiters--;
+    }
+  }
+
+  /**
+   * How a worker of `lane` takes metaLock for one batch: low priority (only when the
+   * foreground has been quiet, sched/locks.ts lockIdle) unless the work is wanted now —
+   * a flush or a waiting lookup, a throttled caller, or a lane over the throttle mark,
+   * where the foreground would wait anyway.
+   */
+  private lockFor(lane: Lane): <T>(fn: () => Promise<T>) => Promise<T> {
+    const idle = {
+      quietMs: QUIET_MS,
+      maxWaitMs: MAX_DEFER_MS,
+      urgent: () => this.pressing > 0 || lane.waiters > 0 || lane.items.length + lane.taken > THROTTLE_AT,
+    };
+    return (fn) => this.vol.metaLock.runIdle(idle, fn);
   }
 
   /** Start the lane's worker now (over SCHEDULE_AT) or after the idle delay. */
@@ -190,6 +234,7 @@ export class InodeGc implements BackgroundService {
     this.counters.runs++;
     const run = this.work(lane).finally(() => {
       lane.run = undefined;
+      lane.taken = 0;
       if (this.lanes.includes(lane)) this.schedule(lane);
     });
     lane.run = run;
@@ -202,8 +247,10 @@ export class InodeGc implements BackgroundService {
       const list = lane.items;
       lane.items = [];
       for (const ino of list) this.state.set(ino, INACTIVATING);
+      const runLocked = this.lockFor(lane);
       for (let i = 0; i < list.length; i++) {
         const ino = list[i]!;
+        lane.taken = list.length - i;
         if (!this.running) {
           // Stopped: the rest go back, ahead of anything queued meanwhile.
           const rest = list.slice(i);
@@ -216,6 +263,7 @@ export class InodeGc implements BackgroundService {
         try {
           finished = await inactivate(this.vol, ino, {
             batchExtents: BATCH_EXTENTS,
+            runLocked,
             keepGoing: () => this.running,
             onBatch: () => void this.counters.batches++,
           });
@@ -265,7 +313,13 @@ export class InodeGc implements BackgroundService {
         d = { promise, resolve };
         this.done.set(ino, d);
       }
-      await d.promise;
+      this.pressing++;
+      this.vol.metaLock.nudge();
+      try {
+        await d.promise;
+      } finally {
+        this.pressing--;
+      }
     }
   }
 
@@ -302,6 +356,20 @@ export class InodeGc implements BackgroundService {
   }
 
   async flush(): Promise<void> {
+    this.pressing++;
+    this.vol.metaLock.nudge();
+    try {
+      await this.drain();
+    } finally {
+      this.pressing--;
+    }
+    const f = this.failure;
+    this.failure = undefined;
+    if (f !== undefined) throw f;
+  }
+
+  // Every lane empty and every worker (also retired ones) stopped.
+  private async drain(): Promise<void> {
     for (;;) {
       const inFlight = [...this.retired, ...this.lanes.flatMap((l) => (l.run ? [l.run] : []))];
       if (this.running && this.backlog > 0) {
@@ -311,9 +379,6 @@ export class InodeGc implements BackgroundService {
       if (inFlight.length === 0) break;
       await Promise.all(inFlight);
     }
-    const f = this.failure;
-    this.failure = undefined;
-    if (f !== undefined) throw f;
   }
 
   async stop(): Promise<void> {
