@@ -25,6 +25,9 @@
  *    (the 60-byte i_block, changed in place; markDirty says so) and i_blocks accounting:
  *    addBlocks(±n) reports tree blocks (in filesystem blocks); data blocks are the
  *    caller's — insert never counts them, remove returns how many it freed;
+ *  - remove returns everything it unmapped (data and emptied tree blocks) to the allocator
+ *    at its end, sorted and merged into runs — a big file written in order goes back in a
+ *    handful of bitmap updates instead of one per extent and per leaf;
  *  - every block is changed only after getWriteAccess, sealed (checksum) and dirtied
  *    right after; a parent is changed before a freed block is returned to the allocator,
  *    so a failure in between leaks a block rather than leaving a dangling pointer;
@@ -154,6 +157,8 @@ export class ExtentTree {
   private readonly OVERLAP: number;
   private readonly MAPPED: number;
   private readonly HOLE: number;
+  /** While remove() runs: blocks to free at its end, as flat (start, len) pairs. */
+  private pending: number[] | undefined;
 
   constructor(vol: ExtentTreeVolume, root: ExtentRoot, opts: ExtentTreeOptions = {}) {
     if (!(root.iblock instanceof Uint8Array) || root.iblock.length < ROOT_SIZE) {
@@ -231,48 +236,69 @@ export class ExtentTree {
     let cur = from;
     let freedTotal = 0;
     let retries = 0;
-    for (;;) {
-      const path = await this.walk(h, cur);
-      const D = path.length - 1;
-      const leaf = path[D];
-      await this.writable(h, leaf);
-      x.extModSetScratch(this.sc.mod, this.sc.modBytes);
-      const n = x.extLeafRemove(this.ptr(leaf), this.size(leaf), cur, stop) as number;
-      if (n === this.FULL) {
-        if (++retries > 16) throw new FsError("EIO", `inode ${this.root.ino}: extent removal did not converge`);
-        await this.makeRoom(h, alloc, path, -1);
-        continue;
+    // Frees wait until the tree no longer points at them (and the allocator then sees a
+    // few merged runs: data of neighbouring leaves and the leaf blocks between them are
+    // usually contiguous). Whatever is collected is freed even if a later step fails.
+    const pending: number[] = [];
+    this.pending = pending;
+    try {
+      for (;;) {
+        const path = await this.walk(h, cur);
+        const D = path.length - 1;
+        const leaf = path[D];
+        await this.writable(h, leaf);
+        x.extModSetScratch(this.sc.mod, this.sc.modBytes);
+        const n = x.extLeafRemove(this.ptr(leaf), this.size(leaf), cur, stop) as number;
+        if (n === this.FULL) {
+          if (++retries > 16) throw new FsError("EIO", `inode ${this.root.ino}: extent removal did not converge`);
+          await this.makeRoom(h, alloc, path, -1);
+          continue;
+        }
+        retries = 0;
+        if (n < 0) throw this.corrupt(`extent leaf refused a removal (${n})`);
+        if (x.extModChanged() !== 0) {
+          const count = x.extModFreedCount() as number;
+          for (let i = 0; i < count; i++) {
+            const l = x.extModFreedLen(i) >>> 0;
+            pending.push(x.extModFreedPhys(i) as number, l);
+            freedTotal += l;
+          }
+          const first = x.extModFirstChanged() !== 0;
+          this.seal(h, leaf);
+          if (D > 0) {
+            if (n === 0) await this.removeNode(h, alloc, path, D);
+            else if (first) await this.fixKeys(h, path, D);
+          }
+        }
+        const next = leaf.hi;
+        this.releasePath(h, path);
+        if (next >= stop || next >= END) break;
+        cur = next;
       }
-      retries = 0;
-      if (n < 0) throw this.corrupt(`extent leaf refused a removal (${n})`);
-      if (x.extModChanged() !== 0) {
-        const runs: [number, number][] = [];
-        const count = x.extModFreedCount() as number;
-        for (let i = 0; i < count; i++) {
-          const p = x.extModFreedPhys(i) as number;
-          const l = x.extModFreedLen(i) >>> 0;
-          const last = runs[runs.length - 1];
-          if (last && last[0] + last[1] === p) last[1] += l;
-          else runs.push([p, l]);
-        }
-        const first = x.extModFirstChanged() !== 0;
-        this.seal(h, leaf);
-        if (D > 0) {
-          if (n === 0) await this.removeNode(h, alloc, path, D);
-          else if (first) await this.fixKeys(h, path, D);
-        }
-        for (const [p, l] of runs) {
-          await alloc.freeBlocks(h, p, l);
-          freedTotal += l;
-        }
-      }
-      const next = leaf.hi;
-      this.releasePath(h, path);
-      if (next >= stop || next >= END) break;
-      cur = next;
+      await this.collapse(h, alloc);
+    } finally {
+      this.pending = undefined;
+      await this.freeRuns(h, alloc, pending);
     }
-    await this.collapse(h, alloc);
     return freedTotal;
+  }
+
+  // Free (start, len) pairs sorted and merged: one allocator call per contiguous run.
+  private async freeRuns(h: Handle, alloc: BlockAllocator, flat: number[]): Promise<void> {
+    if (flat.length === 0) return;
+    const runs: [number, number][] = [];
+    for (let i = 0; i < flat.length; i += 2) runs.push([flat[i]!, flat[i + 1]!]);
+    runs.sort((a, b) => a[0] - b[0]);
+    let [start, len] = runs[0]!;
+    for (let i = 1; i < runs.length; i++) {
+      const [p, l] = runs[i]!;
+      if (p === start + len) len += l;
+      else {
+        await alloc.freeBlocks(h, start, len);
+        [start, len] = [p, l];
+      }
+    }
+    await alloc.freeBlocks(h, start, len);
   }
 
   /**
@@ -657,7 +683,9 @@ export class ExtentTree {
         if (!(e instanceof FsError && e.code === "EBUSY")) throw e;
       }
     }
-    await alloc.freeBlocks(h, l.blk, 1);
+    // Inside remove() the free joins the batch freed at its end (see remove).
+    if (this.pending) this.pending.push(l.blk, 1);
+    else await alloc.freeBlocks(h, l.blk, 1);
     this.root.addBlocks(-1);
     this.stats.treeBlocksFreed++;
   }

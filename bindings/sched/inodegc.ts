@@ -77,8 +77,6 @@ const INACTIVATING = 2;
 
 interface Lane {
   items: number[];
-  /** Inodes of the list the worker took that it has not finished yet. */
-  taken: number;
   /** Throttled callers waiting for this lane. */
   waiters: number;
   run: Promise<void> | undefined;
@@ -146,7 +144,7 @@ export class InodeGc implements BackgroundService {
   }
 
   private newLane(): Lane {
-    return { items: [], taken: 0, waiters: 0, run: undefined, timer: undefined };
+    return { items: [], waiters: 0, run: undefined, timer: undefined };
   }
 
   get laneCount(): number {
@@ -198,14 +196,15 @@ export class InodeGc implements BackgroundService {
   /**
    * How a worker of `lane` takes metaLock for one batch: low priority (only when the
    * foreground has been quiet, sched/locks.ts lockIdle) unless the work is wanted now —
-   * a flush or a waiting lookup, a throttled caller, or a lane over the throttle mark,
-   * where the foreground would wait anyway.
+   * a flush or a waiting lookup, a throttled caller, or more than THROTTLE_AT waiting in
+   * the lane (the next caller waits anyway). Inodes the worker already took do not count,
+   * as in XFS: they are being freed, the backlog is what was queued since.
    */
   private lockFor(lane: Lane): <T>(fn: () => Promise<T>) => Promise<T> {
     const idle = {
       quietMs: QUIET_MS,
       maxWaitMs: MAX_DEFER_MS,
-      urgent: () => this.pressing > 0 || lane.waiters > 0 || lane.items.length + lane.taken > THROTTLE_AT,
+      urgent: () => this.pressing > 0 || lane.waiters > 0 || lane.items.length > THROTTLE_AT,
     };
     return (fn) => this.vol.metaLock.runIdle(idle, fn);
   }
@@ -234,7 +233,6 @@ export class InodeGc implements BackgroundService {
     this.counters.runs++;
     const run = this.work(lane).finally(() => {
       lane.run = undefined;
-      lane.taken = 0;
       if (this.lanes.includes(lane)) this.schedule(lane);
     });
     lane.run = run;
@@ -250,7 +248,6 @@ export class InodeGc implements BackgroundService {
       const runLocked = this.lockFor(lane);
       for (let i = 0; i < list.length; i++) {
         const ino = list[i]!;
-        lane.taken = list.length - i;
         if (!this.running) {
           // Stopped: the rest go back, ahead of anything queued meanwhile.
           const rest = list.slice(i);
