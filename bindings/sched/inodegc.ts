@@ -96,6 +96,8 @@ export interface InodeGcStats {
   runs: number;
   /** Lookups answered ENOENT because the inode was queued. */
   lookupsRefused: number;
+  /** Operations that hit ENOSPC with inodes queued, drained the lanes and retried. */
+  enospcReclaims: number;
   errors: number;
   running: boolean;
 }
@@ -117,6 +119,24 @@ export function inodegcLanes(option: InodeGcOptions): number {
   return option.lanes === undefined ? 4 : checkLanes(option.lanes, "mount");
 }
 
+/**
+ * Run fn; if it fails with ENOSPC while inodegc still holds space (queued inodes or a
+ * worker freeing), drain the lanes and run it once more. fn must be safe to run again
+ * after an ENOSPC failure: it changed nothing, or running it again gives the state a
+ * first success would have (VolumeWriter.txn documents which operations qualify). Call
+ * without metaLock; fn takes it itself.
+ */
+export async function retryAfterReclaim<T>(vol: Volume, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    const gc = e instanceof FsError && e.code === "ENOSPC" ? vol.background.get<InodeGc>("inodegc") : undefined;
+    if (!gc?.reclaimable) throw e;
+    await gc.reclaim();
+    return fn();
+  }
+}
+
 export class InodeGc implements BackgroundService {
   readonly name = "inodegc";
   private readonly vol: Volume;
@@ -134,7 +154,7 @@ export class InodeGc implements BackgroundService {
   private startWaiters: (() => void)[] = [];
   private failure: unknown;
   private readonly inodesPerGroup: number;
-  private readonly counters = { throttled: 0, inactivated: 0, batches: 0, runs: 0, lookupsRefused: 0, errors: 0 };
+  private readonly counters = { throttled: 0, inactivated: 0, batches: 0, runs: 0, lookupsRefused: 0, enospcReclaims: 0, errors: 0 };
 
   /** Created by Volume.buildWriteParts when the inodegc option is not false. */
   constructor(vol: Volume, lanes: number) {
@@ -149,6 +169,27 @@ export class InodeGc implements BackgroundService {
 
   get laneCount(): number {
     return this.lanes.length;
+  }
+
+  /** Queued inodes or a worker still freeing: space may come back. */
+  get reclaimable(): boolean {
+    return this.backlog > 0 || this.retired.size > 0 || this.lanes.some((l) => l.run !== undefined);
+  }
+
+  /**
+   * Free everything queued now, for a caller that hit ENOSPC (XFS does the same before it
+   * gives up). Unlike flush() a worker's stored failure stays for the next flush: it is
+   * not this caller's error. Call without metaLock.
+   */
+  async reclaim(): Promise<void> {
+    this.counters.enospcReclaims++;
+    this.pressing++;
+    this.vol.metaLock.nudge();
+    try {
+      await this.drain();
+    } finally {
+      this.pressing--;
+    }
   }
 
   /** Total inodes waiting (not yet taken by a worker). */
