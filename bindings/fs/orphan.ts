@@ -32,10 +32,15 @@
  * writers hold that lock). `inactivate` and `completeOrphans` take metaLock themselves,
  * once per batch, and must be called without it.
  *
- * The `orphan_file` feature (a special inode holding arrays of orphan numbers, mke2fs
- * -O orphan_file) is read at mount: its entries are completed like chain members and the
- * slots cleared. Our own unlinks keep using the classic chain, which the kernel and e2fsck
- * accept on orphan_file volumes as well.
+ * The `orphan_file` feature (mke2fs -O orphan_file): a special inode whose blocks are
+ * arrays of orphan inode numbers (each block sealed with a magic and a checksum). Adding is
+ * writing a number into a free slot and removing is zeroing it — one block each, no
+ * neighbour inode to rewrite, which is why the kernel prefers it. On such volumes `add`
+ * uses a free slot and sets the orphan_present flag; `remove` zeroes the slot and clears
+ * the flag with the last entry. The slot index (ino → block, slot; free slots per block)
+ * is read from the file once, on first use; a block that fails its check is never used.
+ * When every slot is taken, or the volume has no usable orphan file, the classic chain
+ * serves. Mount-time recovery completes both lists (completeOrphans).
  */
 import { FsError } from "./errors.ts";
 import { CacheHandle, type Handle } from "../journal/handle.ts";
@@ -50,18 +55,113 @@ const MAX_HOPS = 1 << 24;
 /** Default extents freed per transaction by inactivate(). */
 export const BATCH_EXTENTS = 256;
 
+/** The orphan file as add/remove use it (see the file comment). */
+interface OrphanFileIndex {
+  ino: number;
+  generation: number;
+  /** Physical block of each usable orphan-file block, and its free slot count. */
+  blocks: { phys: number; free: number }[];
+  /** Orphan ino → [index into blocks, slot]. */
+  slots: Map<number, [number, number]>;
+  perBlock: number;
+}
+
 export class OrphanList {
   private readonly vol: Volume;
   /** ino → its predecessor in the chain (0 = the superblock); undefined until first needed. */
   private prev: Map<number, number> | undefined;
+  /** The orphan file's slot index; null = none usable; undefined until first needed. */
+  private file: OrphanFileIndex | null | undefined;
 
   constructor(vol: Volume) {
     this.vol = vol;
   }
 
-  /** Number of inodes on the chain (walks it once if not yet known). Caller holds metaLock. */
+  /** Number of orphans (chain and orphan file; read once if not yet known). Caller holds metaLock. */
   async size(): Promise<number> {
-    return (await this.map()).size;
+    return (await this.map()).size + ((await this.orphanFile())?.slots.size ?? 0);
+  }
+
+  // Read the orphan file's slots once. Entries already there (a crash's leftovers, before
+  // mount recovery clears them) are indexed like our own, so removing them works alike.
+  private async orphanFile(): Promise<OrphanFileIndex | null> {
+    if (this.file !== undefined) return this.file;
+    this.file = null;
+    const vol = this.vol;
+    const sb = vol.sb;
+    if (!sb.has("orphan_file") || sb.orphanFileInum === 0) return null;
+    const fileIno = sb.orphanFileInum;
+    if (fileIno > sb.inodesCount) return null;
+    const inode = await vol.inodes.get(fileIno);
+    if (!inode.isReg) return null;
+    const bs = vol.blockSize;
+    const x = vol.engine.x;
+    const perBlock = bs / 4 - 2; // the last 8 bytes are the tail: magic + checksum
+    const index: OrphanFileIndex = { ino: fileIno, generation: inode.generation, blocks: [], slots: new Map(), perBlock };
+    // A real orphan file is a few blocks; the bound keeps a hostile i_size from making
+    // this walk the whole address space.
+    const nblocks = Math.min(Math.floor(inode.size / bs), 1 << 16);
+    for (let lblk = 0; lblk < nblocks; lblk++) {
+      const m = await vol.mapper.map(inode, lblk, 1);
+      if (m.phys < 0 || m.unwritten) continue;
+      const ref = await vol.cache.get(m.phys);
+      try {
+        if (!x.orphanBlockCsumVerify(ref.ptr, fileIno, inode.generation, m.phys)) continue;
+        const b = vol.cache.bytes(ref);
+        const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+        let free = 0;
+        const at = index.blocks.length;
+        for (let i = 0; i < perBlock; i++) {
+          const o = dv.getUint32(i * 4, true);
+          if (o === 0) free++;
+          else if (o <= sb.inodesCount && !index.slots.has(o)) index.slots.set(o, [at, i]);
+        }
+        index.blocks.push({ phys: m.phys, free });
+      } finally {
+        vol.cache.release(ref);
+      }
+    }
+    this.file = index.blocks.length ? index : null;
+    return this.file;
+  }
+
+  // Write `value` into slot `slot` of orphan-file block `b` and reseal it, in h.
+  private async setSlot(h: Handle, f: OrphanFileIndex, b: number, slot: number, value: number): Promise<void> {
+    const blk = f.blocks[b]!;
+    const ref = await h.getWriteAccess(blk.phys);
+    const bytes = this.vol.cache.bytes(ref);
+    new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).setUint32(slot * 4, value >>> 0, true);
+    this.vol.engine.call(() => this.vol.engine.x.orphanBlockCsumSet(ref.ptr, f.ino, f.generation, blk.phys));
+    h.dirty(ref);
+  }
+
+  // A free slot of the orphan file and take it for ino; false when the file is full.
+  private async addToFile(h: Handle, f: OrphanFileIndex, ino: number): Promise<boolean> {
+    for (let b = 0; b < f.blocks.length; b++) {
+      const blk = f.blocks[b]!;
+      if (blk.free === 0) continue;
+      const ref = await h.getBlock(blk.phys);
+      let slot = -1;
+      try {
+        const bytes = this.vol.cache.bytes(ref);
+        const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+        for (let i = 0; i < f.perBlock && slot < 0; i++) if (dv.getUint32(i * 4, true) === 0) slot = i;
+      } finally {
+        h.release(ref);
+      }
+      if (slot < 0) {
+        blk.free = 0; // the count was wrong (the block changed under us): never again
+        continue;
+      }
+      await this.setSlot(h, f, b, slot, ino);
+      blk.free--;
+      f.slots.set(ino, [b, slot]);
+      const bit = this.vol.engine.constant("FEATURE_RO_COMPAT_ORPHAN_PRESENT") >>> 0;
+      const ro = this.vol.sb.roCompat;
+      if ((ro & bit) === 0) this.vol.sb.set32("SB_FEATURE_RO_COMPAT", (ro | bit) >>> 0);
+      return true;
+    }
+    return false;
   }
 
   /** The chain's members, newest first. Caller holds metaLock. */
@@ -102,10 +202,15 @@ export class OrphanList {
     return prev;
   }
 
-  /** Put s on the chain (new head); the caller saves s in the same transaction. Holds metaLock. */
-  async add(_h: Handle, s: WState): Promise<void> {
+  /**
+   * Put s on the orphan list: a free orphan-file slot when the volume has one, else the
+   * chain (new head). The caller saves s in the same transaction. Holds metaLock.
+   */
+  async add(h: Handle, s: WState): Promise<void> {
     const prev = await this.map();
     if (prev.has(s.ino)) return;
+    const f = await this.orphanFile();
+    if (f && (f.slots.has(s.ino) || (await this.addToFile(h, f, s.ino)))) return;
     const head = this.vol.sb.lastOrphan;
     s.fields.dtime = head;
     if (head !== 0) prev.set(head, s.ino);
@@ -114,10 +219,20 @@ export class OrphanList {
   }
 
   /**
-   * Take s off the chain in O(1): its predecessor (or the superblock) gets s's next, and
-   * s.fields.dtime is cleared; the caller saves s in the same transaction. Holds metaLock.
+   * Take s off the orphan list in O(1): zero its orphan-file slot, or on the chain give its
+   * predecessor (or the superblock) s's next and clear s.fields.dtime; the caller saves s
+   * in the same transaction. Holds metaLock.
    */
   async remove(h: Handle, s: WState): Promise<void> {
+    const f = await this.orphanFile();
+    const at = f?.slots.get(s.ino);
+    if (f && at) {
+      await this.setSlot(h, f, at[0], at[1], 0);
+      f.blocks[at[0]]!.free++;
+      f.slots.delete(s.ino);
+      if (f.slots.size === 0) this.vol.sb.clearFeature("orphan_present");
+      return;
+    }
     const prev = await this.map();
     const before = prev.get(s.ino);
     if (before === undefined) return;
@@ -134,9 +249,9 @@ export class OrphanList {
     s.fields.dtime = 0;
   }
 
-  /** Is ino on the chain? Caller holds metaLock. */
+  /** Is ino on the orphan list (chain or orphan file)? Caller holds metaLock. */
   async has(ino: number): Promise<boolean> {
-    return (await this.map()).has(ino);
+    return (await this.map()).has(ino) || ((await this.orphanFile())?.slots.has(ino) ?? false);
   }
 }
 
@@ -294,8 +409,9 @@ async function completeOrphanFile(vol: Volume): Promise<number> {
 
 /** Finish an orphan that is not on the classic chain (an orphan-file entry). */
 async function inactivateUnlisted(vol: Volume, ino: number): Promise<void> {
-  // Putting it on the chain first lets inactivate() take its one path, and keeps it listed
-  // (crash-safe) between batches once the orphan-file slot is cleared.
+  // Listing it first (its existing orphan-file slot when the index has it, else a new
+  // entry) lets inactivate() take its one path and keeps it listed (crash-safe) between
+  // batches, whatever happens to the slot the recovery read it from.
   await vol.metaLock.run(async () => {
     const h = new CacheHandle(vol.cache);
     try {
