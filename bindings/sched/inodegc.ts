@@ -39,6 +39,11 @@
  * throttled anyway). A batch that waited MAX_DEFER_MS for quiet queues too, so a busy
  * foreground slows the freeing down but never stops it.
  *
+ * ENOSPC: space held by queued inodes is free in every sense but the bitmaps'. An
+ * operation that fails with ENOSPC while the lanes hold work drains them (reclaim) and
+ * runs once more (retryAfterReclaim, used by VolumeWriter.txn), as XFS flushes its
+ * inodegc queues before it reports ENOSPC.
+ *
  * Lifecycle (fs/background.ts): start() lets workers run; flush() drains every lane;
  * stop() keeps inodes queueing but runs nothing (a worker stops between batches, its
  * unfinished inode goes back to the head of its lane still on the orphan list). Shrinking
@@ -149,7 +154,7 @@ export class InodeGc implements BackgroundService {
   /** Transactions whose queue() overfilled a lane: the lane their caller must wait for. */
   private readonly owed = new WeakMap<object, Lane>();
   private running = false;
-  /** flush() calls and lookups waiting on an inode: every lane's work is wanted now. */
+  /** flush()/reclaim() calls and lookups waiting on an inode: every lane's work is wanted now. */
   private pressing = 0;
   private startWaiters: (() => void)[] = [];
   private failure: unknown;
