@@ -395,13 +395,14 @@ export class ExtentTree {
   }
 
   /**
-   * Where the next tail batch of a big free starts: the logical block from which
+   * Where the next tail batch of a big free starts: `from`, the logical block from which
    * remove(from) frees at most `maxExtents` extents — whole leaves while they fit, so the
    * emptied leaf blocks go in the same batch — never below `floor`; `floor` itself when
-   * everything past it fits. Read-only walk from the rightmost leaf leftwards, one visit
-   * per leaf (inodegc's inactivate; the caller holds metaLock and the inode).
+   * everything past it fits. `extents` is how many extents that batch holds. Read-only
+   * walk from the rightmost leaf leftwards, one visit per leaf (inodegc's inactivation;
+   * the caller holds metaLock and the inode).
    */
-  async tailBatchStart(maxExtents: number, floor: number, h?: Handle): Promise<number> {
+  async tailBatch(maxExtents: number, floor: number, h?: Handle): Promise<{ from: number; extents: number }> {
     const own = h ?? new CacheHandle(this.vol.cache);
     const x = this.x;
     const max = Math.max(1, Math.floor(maxExtents));
@@ -417,7 +418,7 @@ export class ExtentTree {
         // The leftmost path is taken again when cur precedes every key: nothing further left.
         if (leaf.lo >= lastLo) {
           if (h) this.releasePath(h, path);
-          return floor;
+          return { from: floor, extents: total };
         }
         const p = this.ptr(leaf);
         const n = x.extLeafCount(p) as number;
@@ -434,13 +435,13 @@ export class ExtentTree {
         if (h) this.releasePath(h, path);
         // Too many with this leaf: stop at the leaves already counted (they start at this
         // leaf's upper bound), or cut inside a single leaf that alone holds too many.
-        if (over) return Math.max(floor, total === 0 ? cut : hi);
+        if (over) return total === 0 ? { from: Math.max(floor, cut), extents: max } : { from: Math.max(floor, hi), extents: total };
         total += k;
-        if (lo <= floor || lo === 0) return floor;
+        if (lo <= floor || lo === 0) return { from: floor, extents: total };
         lastLo = lo;
         cur = lo - 1;
       }
-      return floor;
+      return { from: floor, extents: total };
     } finally {
       if (!h) await own.stop();
     }

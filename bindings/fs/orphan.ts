@@ -17,9 +17,11 @@
  * disk, and every change goes to disk in the same transaction as the map update.
  *
  * Inactivation in bounded batches: a file with a million extents must not hold the
- * metadata lock for the whole free. `inactivate` frees extents from the tail,
- * `batchExtents` at a time, one transaction each. Each batch finds its start with one
- * read-only walk over the rightmost leaves (ExtentTree.tailBatchStart), then removes from
+ * metadata lock for the whole free. `inactivateStep` frees at most a budget of extents
+ * from the tail inside the caller's transaction; `inactivate` repeats it, one transaction
+ * per step, and inodegc's worker fills one transaction with several small inodes (or one
+ * step of a big one). Each step finds its start with one read-only walk over the
+ * rightmost leaves (ExtentTree.tailBatch), then removes from
  * there to the end leaf by leaf, so a file costs about two leaf visits per leaf and
  * emptied leaves are freed whole; after every batch the inode is still on
  * the orphan list with i_size, i_blocks and its extent tree agreeing (each batch is a
@@ -270,52 +272,70 @@ export interface InactivateOptions {
   runLocked?: <T>(fn: () => Promise<T>) => Promise<T>;
 }
 
+/** What one inactivation step did (inactivateStep). */
+export interface StepResult {
+  /** The inode is finished: freed (or truncated to i_size) and off the orphan list. */
+  done: boolean;
+  /** Extents this step freed (at least 1): the caller's batch budget spent. */
+  used: number;
+}
+
 /**
- * Finish the orphan `ino`: with nlink 0 free its blocks (tail first, in batches) and the
- * inode; with links left, truncate its blocks to i_size. Either way it leaves the orphan
- * list. Returns false when keepGoing stopped it early (still an orphan, consistent).
- * Call without metaLock (taken per batch); the volume must be writable.
+ * One step of finishing the orphan `ino`, inside the caller's transaction h (caller holds
+ * metaLock): free up to `budget` extents from the tail; when everything left fits, finish
+ * it — with nlink 0 free its blocks and the inode, with links left truncate to i_size —
+ * and take it off the orphan list. Between steps the inode is a consistent orphan.
+ */
+export async function inactivateStep(vol: Volume, h: Handle, ino: number, budget: number): Promise<StepResult> {
+  const bs = vol.blockSize;
+  const s = await WState.load(vol, ino);
+  const orphans = vol.writeParts.orphans;
+  if (s.fields.mode === 0) {
+    // Already freed (a stale list entry): only the list needs fixing.
+    await orphans.remove(h, s);
+    await s.save(vol, h);
+    return { done: true, used: 1 };
+  }
+  const linked = s.fields.nlink > 0;
+  // With links, only the blocks past i_size go (the kernel's truncate-orphan case).
+  const keepBlocks = linked ? Math.ceil(s.fields.size / bs) : 0;
+  let used = 1;
+  if (!isFastSymlink(s) && (s.fields.flags & (vol.engine.constant("INODE_FL_EXTENTS") >>> 0)) !== 0) {
+    // One leaf walk from the right finds this step's start; a partial step is a truncate
+    // to it, so the inode between steps is a consistent, shorter orphan.
+    const { from, extents } = await vol.writeParts.tree(s).tailBatch(Math.max(1, budget), keepBlocks, h);
+    used = Math.max(1, extents);
+    if (from > keepBlocks) {
+      await vol.writeParts.removeBlocks(h, s, from, END);
+      if (!linked) s.fields.size = Math.min(s.fields.size, from * bs);
+      await s.save(vol, h);
+      return { done: false, used };
+    }
+  }
+  vol.fileData.discard(ino);
+  await orphans.remove(h, s);
+  if (linked) {
+    if (!isFastSymlink(s)) await vol.writeParts.removeBlocks(h, s, keepBlocks, END);
+    await s.save(vol, h);
+  } else {
+    await vol.ops.release(h, s);
+  }
+  return { done: true, used };
+}
+
+/**
+ * Finish the orphan `ino`: inactivateStep, `batchExtents` per transaction, metaLock taken
+ * per step. Returns false when keepGoing stopped it early (still an orphan, consistent).
+ * Call without metaLock; the volume must be writable.
  */
 export async function inactivate(vol: Volume, ino: number, o: InactivateOptions = {}): Promise<boolean> {
   const batch = Math.max(1, o.batchExtents ?? BATCH_EXTENTS);
-  const bs = vol.blockSize;
   const runLocked = o.runLocked ?? (<T>(fn: () => Promise<T>) => vol.metaLock.run(fn));
-  const EXTENTS_FL = vol.engine.constant("INODE_FL_EXTENTS") >>> 0;
   for (;;) {
     const done = await runLocked(async () => {
       const h = new CacheHandle(vol.cache);
       try {
-        const s = await WState.load(vol, ino);
-        const orphans = vol.writeParts.orphans;
-        if (s.fields.mode === 0) {
-          // Already freed (a stale list entry): only the list needs fixing.
-          await orphans.remove(h, s);
-          await s.save(vol, h);
-          return true;
-        }
-        const linked = s.fields.nlink > 0;
-        // With links, only the blocks past i_size go (the kernel's truncate-orphan case).
-        const keepBlocks = linked ? Math.ceil(s.fields.size / bs) : 0;
-        if (!isFastSymlink(s) && (s.fields.flags & EXTENTS_FL) !== 0) {
-          // One leaf walk from the right finds this batch's start; the batch is a truncate
-          // to it, so the inode between batches is a consistent, shorter orphan.
-          const from = await vol.writeParts.tree(s).tailBatchStart(batch, keepBlocks, h);
-          if (from > keepBlocks) {
-            await vol.writeParts.removeBlocks(h, s, from, END);
-            if (!linked) s.fields.size = Math.min(s.fields.size, from * bs);
-            await s.save(vol, h);
-            return false;
-          }
-        }
-        vol.fileData.discard(ino);
-        await orphans.remove(h, s);
-        if (linked) {
-          if (!isFastSymlink(s)) await vol.writeParts.removeBlocks(h, s, keepBlocks, END);
-          await s.save(vol, h);
-        } else {
-          await vol.ops.release(h, s);
-        }
-        return true;
+        return (await inactivateStep(vol, h, ino, batch)).done;
       } finally {
         await h.stop();
       }

@@ -19,9 +19,11 @@
  *                 lane's worker once its transaction is over (settle), so a burst cannot
  *                 build an unbounded backlog.
  *   worker        takes the lane's whole list at once (the count drops to 0), flags every
- *                 inode INACTIVATING, and frees each through fs/orphan.ts inactivate():
- *                 extents in bounded batches (one transaction each, so other operations
- *                 interleave), then the inode, off the orphan list, out of the inode cache.
+ *                 inode INACTIVATING, and frees them through fs/orphan.ts inactivateStep:
+ *                 transactions of at most BATCH_EXTENTS extents (so other operations
+ *                 interleave) — several small inodes in one, a big one over several —
+ *                 each inode's extents, then the inode, off the orphan list, out of the
+ *                 inode cache.
  *   grab()        an inode number looked up while NEED_INACTIVE with no links is ENOENT
  *                 (it can never be re-grabbed); with links (not produced by this engine,
  *                 kept for the rule) every lane is kicked and the lookup retried;
@@ -57,7 +59,8 @@
 import { FsError } from "../fs/errors.ts";
 import type { BackgroundService } from "../fs/background.ts";
 import type { Volume } from "../fs/volume.ts";
-import { inactivate, BATCH_EXTENTS } from "../fs/orphan.ts";
+import { inactivateStep, BATCH_EXTENTS, type StepResult } from "../fs/orphan.ts";
+import { CacheHandle } from "../journal/handle.ts";
 
 /** A lane with more than this many queued inodes starts its worker at once. */
 export const SCHEDULE_AT = 32;
@@ -285,48 +288,63 @@ export class InodeGc implements BackgroundService {
     return run;
   }
 
-  /** The worker: take the whole list, free each inode, repeat while more arrived. */
+  /**
+   * The worker: take the lane's whole list, newest first (the order XFS's lockless list
+   * hands it over; on the classic chain the newest orphan is the head, so taking it off
+   * rewrites no other inode), and free it in transactions of at most BATCH_EXTENTS
+   * extents — many small inodes share one, a big one takes several. Repeat while more
+   * arrived. Stopped: what is left goes back to the lane, still on the orphan list.
+   */
   private async work(lane: Lane): Promise<void> {
+    const runLocked = this.lockFor(lane);
     while (this.running && lane.items.length) {
-      const list = lane.items;
+      const list = lane.items.reverse();
       lane.items = [];
       for (const ino of list) this.state.set(ino, INACTIVATING);
-      const runLocked = this.lockFor(lane);
-      for (let i = 0; i < list.length; i++) {
-        const ino = list[i]!;
+      let i = 0;
+      while (i < list.length) {
         if (!this.running) {
-          // Stopped: the rest go back, ahead of anything queued meanwhile.
           const rest = list.slice(i);
           for (const r of rest) this.state.set(r, NEED_INACTIVE);
           lane.items = rest.concat(lane.items);
           return;
         }
-        let finished = false;
-        let failed = false;
-        try {
-          finished = await inactivate(this.vol, ino, {
-            batchExtents: BATCH_EXTENTS,
-            runLocked,
-            keepGoing: () => this.running,
-            onBatch: () => void this.counters.batches++,
-          });
-        } catch (e) {
-          // The inode stays on the orphan list; the next mount retries it.
-          this.counters.errors++;
-          this.failure ??= e;
-          failed = true;
-        }
-        if (finished || failed) {
+        const finished: [number, boolean][] = [];
+        i = await runLocked(async () => {
+          const h = new CacheHandle(this.vol.cache);
+          let at = i;
+          try {
+            for (let budget = BATCH_EXTENTS; budget > 0 && at < list.length; ) {
+              const ino = list[at]!;
+              let step: StepResult;
+              try {
+                step = await inactivateStep(this.vol, h, ino, budget);
+              } catch (e) {
+                // The inode stays on the orphan list; the next mount retries it.
+                this.counters.errors++;
+                this.failure ??= e;
+                finished.push([ino, false]);
+                at++;
+                continue;
+              }
+              budget -= step.used;
+              if (!step.done) break;
+              finished.push([ino, true]);
+              at++;
+            }
+          } finally {
+            await h.stop();
+          }
+          return at;
+        });
+        this.counters.batches++;
+        // Only now, with the transaction over, may lookups of these numbers go ahead.
+        for (const [ino, ok] of finished) {
           this.state.delete(ino);
-          if (finished) this.counters.inactivated++;
+          if (ok) this.counters.inactivated++;
           const d = this.done.get(ino);
           this.done.delete(ino);
           d?.resolve();
-        } else {
-          const rest = list.slice(i);
-          for (const r of rest) this.state.set(r, NEED_INACTIVE);
-          lane.items = rest.concat(lane.items);
-          return;
         }
       }
     }
