@@ -50,6 +50,9 @@ interface Result {
   unlinkP99Ms: number;
   foregroundMs: number;
   untilFreeMs: number;
+  /** Process CPU time (user + system) of the unlink phase, and until space free. */
+  foregroundCpuMs: number;
+  untilFreeCpuMs: number;
   fgOpsPerSec: number;
 }
 
@@ -127,6 +130,11 @@ async function tree(mode: "off" | "on"): Promise<Result> {
 
 async function measure(vol: Volume, dev: MemoryDevice, mode: "off" | "on", workload: string, files: string[], rmTree: string | undefined): Promise<Result> {
   const lat: number[] = [];
+  const c0 = process.cpuUsage();
+  const cpuMs = () => {
+    const c = process.cpuUsage(c0);
+    return (c.user + c.system) / 1000;
+  };
   const t0 = now();
   if (rmTree) {
     // rm -r as a user would do it, one unlink per file (timed individually).
@@ -147,13 +155,18 @@ async function measure(vol: Volume, dev: MemoryDevice, mode: "off" | "on", workl
     }
   }
   const foregroundMs = now() - t0;
-  const drained = vol.statfs().then(() => now() - t0);
+  const foregroundCpuMs = cpuMs();
+  let untilFreeCpuMs = 0;
+  const drained = vol.statfs().then(() => {
+    untilFreeCpuMs = cpuMs();
+    return now() - t0;
+  });
   const fgOpsPerSec = await foreground(vol, drained, mode);
   const untilFreeMs = await drained;
   await vol.unmount();
   await fsck(dev, `${workload} inodegc ${mode}`);
   lat.sort((a, b) => a - b);
-  return { workload, mode, unlinkMedianMs: pct(lat, 0.5), unlinkP99Ms: pct(lat, 0.99), foregroundMs, untilFreeMs, fgOpsPerSec };
+  return { workload, mode, unlinkMedianMs: pct(lat, 0.5), unlinkP99Ms: pct(lat, 0.99), foregroundMs, untilFreeMs, foregroundCpuMs, untilFreeCpuMs, fgOpsPerSec };
 }
 
 async function main(): Promise<void> {
@@ -165,12 +178,13 @@ async function main(): Promise<void> {
       console.error(`${r.workload} ${mode}: median ${formatMs(r.unlinkMedianMs)} p99 ${formatMs(r.unlinkP99Ms)} fg ${formatMs(r.foregroundMs)} free ${formatMs(r.untilFreeMs)}`);
     }
   }
-  const header = ["workload", "inodegc", "unlink median", "unlink p99", "foreground phase", "until space free", "foreground writes/s while draining", "median off ÷ on", "foreground off ÷ on", "until free off ÷ on"];
+  const header = ["workload", "inodegc", "unlink median", "unlink p99", "foreground phase (CPU)", "until space free (CPU)", "foreground writes/s while draining", "median off ÷ on", "foreground off ÷ on", "until free off ÷ on"];
   const rows: string[][] = [];
   for (const r of results) {
     const off = results.find((o) => o.workload === r.workload && o.mode === "off")!;
     rows.push([
-      r.workload, r.mode, formatMs(r.unlinkMedianMs), formatMs(r.unlinkP99Ms), formatMs(r.foregroundMs), formatMs(r.untilFreeMs),
+      r.workload, r.mode, formatMs(r.unlinkMedianMs), formatMs(r.unlinkP99Ms),
+      `${formatMs(r.foregroundMs)} (${formatMs(r.foregroundCpuMs)})`, `${formatMs(r.untilFreeMs)} (${formatMs(r.untilFreeCpuMs)})`,
       r.fgOpsPerSec.toFixed(0),
       r.mode === "on" ? formatRatio(off.unlinkMedianMs / r.unlinkMedianMs) : "",
       r.mode === "on" ? formatRatio(off.foregroundMs / r.foregroundMs) : "",
@@ -184,7 +198,7 @@ async function main(): Promise<void> {
     renderIntoReadme("unlink", [
       markdownTable(header, rows),
       "",
-      `One run, both modes side by side (${FILES} files × ${EXTENTS} extents, ${TREE}-file tree; 4 lanes). "until space free" = unlink phase + statfs() (which drains every lane); "foreground writes/s" = up to ${FG_OPS} small writeFile calls while statfs drains (off: nothing to drain, so an idle volume). Load average at start: ${LOAD0.map((l) => l.toFixed(1)).join(" ")}. Measured ${new Date().toISOString().slice(0, 10)} on ${machine.cpu} ×${machine.cpus}, node ${machine.node}, commit ${machine.commit?.slice(0, 12) ?? "?"}.`,
+      `One run, both modes side by side (${FILES} files × ${EXTENTS} extents, ${TREE}-file tree; 4 lanes). "until space free" = unlink phase + statfs() (which drains every lane); (CPU) = the process's CPU time over the same span, less distorted than wall time when the shared machine preempts the bench; "foreground writes/s" = up to ${FG_OPS} small writeFile calls while statfs drains (off: nothing to drain, so an idle volume). Load average at start: ${LOAD0.map((l) => l.toFixed(1)).join(" ")}. Measured ${new Date().toISOString().slice(0, 10)} on ${machine.cpu} ×${machine.cpus}, node ${machine.node}, commit ${machine.commit?.slice(0, 12) ?? "?"}.`,
     ].join("\n"));
   }
 }
