@@ -54,7 +54,7 @@ const S_IFLNK = 0o120000;
 const END = 2 ** 32;
 /** Chain walks stop here: a longer chain on a volume this size means a cycle. */
 const MAX_HOPS = 1 << 24;
-/** Default extents freed per transaction by inactivate(). */
+/** Extents freed per transaction by inactivate() and inodegc's worker. */
 export const BATCH_EXTENTS = 256;
 
 /** The orphan file as add/remove use it (see the file comment). */
@@ -261,17 +261,6 @@ function isFastSymlink(s: WState): boolean {
   return (s.fields.mode & S_IFMT) === S_IFLNK && s.fields.size < 60 && s.fields.blocks512 === 0;
 }
 
-export interface InactivateOptions {
-  /** Extents freed per transaction (default BATCH_EXTENTS). */
-  batchExtents?: number;
-  /** Asked between batches; false = stop now, leaving the inode on the orphan list. */
-  keepGoing?: () => boolean;
-  /** Called after every committed batch transaction (for stats). */
-  onBatch?: () => void;
-  /** Runs one batch under metaLock (default: metaLock.run); inodegc passes its idle lock. */
-  runLocked?: <T>(fn: () => Promise<T>) => Promise<T>;
-}
-
 /** What one inactivation step did (inactivateStep). */
 export interface StepResult {
   /** The inode is finished: freed (or truncated to i_size) and off the orphan list. */
@@ -324,25 +313,19 @@ export async function inactivateStep(vol: Volume, h: Handle, ino: number, budget
 }
 
 /**
- * Finish the orphan `ino`: inactivateStep, `batchExtents` per transaction, metaLock taken
- * per step. Returns false when keepGoing stopped it early (still an orphan, consistent).
- * Call without metaLock; the volume must be writable.
+ * Finish the orphan `ino`: inactivateStep, BATCH_EXTENTS per transaction, metaLock taken
+ * per step (mount-time recovery). Call without metaLock; the volume must be writable.
  */
-export async function inactivate(vol: Volume, ino: number, o: InactivateOptions = {}): Promise<boolean> {
-  const batch = Math.max(1, o.batchExtents ?? BATCH_EXTENTS);
-  const runLocked = o.runLocked ?? (<T>(fn: () => Promise<T>) => vol.metaLock.run(fn));
-  for (;;) {
-    const done = await runLocked(async () => {
+export async function inactivate(vol: Volume, ino: number): Promise<void> {
+  for (let done = false; !done; ) {
+    done = await vol.metaLock.run(async () => {
       const h = new CacheHandle(vol.cache);
       try {
-        return (await inactivateStep(vol, h, ino, batch)).done;
+        return (await inactivateStep(vol, h, ino, BATCH_EXTENTS)).done;
       } finally {
         await h.stop();
       }
     });
-    o.onBatch?.();
-    if (done) return true;
-    if (o.keepGoing && !o.keepGoing()) return false;
   }
 }
 

@@ -54,7 +54,7 @@
  *
  * Locking: queue() runs inside an operation's transaction, under metaLock: it only touches
  * JS state. Workers, flush(), settle() and grab() run without metaLock; a worker takes it
- * once per batch (inside inactivate()), so flush may wait for workers without deadlock.
+ * once per batch transaction, so flush may wait for workers without deadlock.
  */
 import { FsError } from "../fs/errors.ts";
 import type { BackgroundService } from "../fs/background.ts";

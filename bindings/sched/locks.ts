@@ -47,8 +47,7 @@ export class Mutex {
   private held = false;
   private readonly queue: Waiter[] = [];
   private idleQueue: IdleWaiter[] = [];
-  /** Holder came in through lockIdle (its release does not count as foreground activity). */
-  private idleHolder = false;
+  /** When an ordinary holder last released the lock (idle holders do not count). */
   private lastActive = -Infinity;
   /** When the pending timer fires (Infinity: none pending). */
   private timerAt = Infinity;
@@ -57,7 +56,6 @@ export class Mutex {
   async lock(): Promise<() => void> {
     if (this.held) await new Promise<void>((resolve) => this.queue.push(resolve));
     else this.held = true;
-    this.idleHolder = false;
     return this.releaser(false);
   }
 
@@ -71,7 +69,6 @@ export class Mutex {
       this.idleQueue.push({ grant, since: clock(), o });
       this.pump();
     });
-    this.idleHolder = true;
     return this.releaser(true);
   }
 
@@ -164,11 +161,6 @@ export class Mutex {
   /** Ordinary waiters queued (the foreground demand on this lock). */
   get waiting(): number {
     return this.queue.length;
-  }
-
-  /** True while the holder came in through lockIdle. */
-  get heldIdle(): boolean {
-    return this.held && this.idleHolder;
   }
 }
 
