@@ -228,13 +228,27 @@ export class ExtentTree {
    * children fit in it. Returns the data blocks freed (the caller's i_blocks share).
    */
   async remove(h: Handle, alloc: BlockAllocator, from: number, to: number = LIMIT): Promise<number> {
+    return (await this.removeSome(h, alloc, from, to, Infinity)).freed;
+  }
+
+  /**
+   * remove() with a budget, for frees done in steps (inodegc): whole leaves go, in
+   * order from `from`, until the next leaf would take the extents removed past
+   * `maxExtents` (the first leaf always goes, so every call makes progress). Returns the
+   * data blocks freed, the extents removed, and `next`: where the next step starts, or
+   * 2^32 when [from, to) is empty now. Between steps the tree is an ordinary valid tree
+   * with a hole where the removed leaves were.
+   */
+  async removeSome(h: Handle, alloc: BlockAllocator, from: number, to: number, maxExtents: number): Promise<{ freed: number; extents: number; next: number }> {
     if (!Number.isSafeInteger(from) || from < 0 || from > END) throw this.inval(`bad logical block ${from}`, "remove");
     if (!Number.isSafeInteger(to) || to < 0) throw this.inval(`bad logical end ${to}`, "remove");
     const stop = Math.min(to, LIMIT);
-    if (stop <= from) return 0;
+    if (stop <= from) return { freed: 0, extents: 0, next: LIMIT };
     const x = this.x;
     let cur = from;
     let freedTotal = 0;
+    let extents = 0;
+    let resumeAt = LIMIT;
     let retries = 0;
     // Frees wait until the tree no longer points at them (and the allocator then sees a
     // few merged runs: data of neighbouring leaves and the leaf blocks between them are
@@ -246,6 +260,22 @@ export class ExtentTree {
         const path = await this.walk(h, cur);
         const D = path.length - 1;
         const leaf = path[D];
+        // Extents of this leaf that the removal touches: over budget → stop before it.
+        let k = 0;
+        if (maxExtents !== Infinity) {
+          const p = this.ptr(leaf);
+          const count = x.extLeafCount(p) as number;
+          for (let i = 0; i < count; i++) {
+            const lb = x.extLeafBlock(p, i) >>> 0;
+            if (lb >= stop) break;
+            if (lb + (x.extLeafLen(p, i) >>> 0) > cur) k++;
+          }
+          if (extents > 0 && extents + k > maxExtents) {
+            this.releasePath(h, path);
+            resumeAt = cur;
+            break;
+          }
+        }
         await this.writable(h, leaf);
         x.extModSetScratch(this.sc.mod, this.sc.modBytes);
         const n = x.extLeafRemove(this.ptr(leaf), this.size(leaf), cur, stop) as number;
@@ -256,6 +286,7 @@ export class ExtentTree {
         }
         retries = 0;
         if (n < 0) throw this.corrupt(`extent leaf refused a removal (${n})`);
+        extents += k;
         if (x.extModChanged() !== 0) {
           const count = x.extModFreedCount() as number;
           for (let i = 0; i < count; i++) {
@@ -280,7 +311,7 @@ export class ExtentTree {
       this.pending = undefined;
       await this.freeRuns(h, alloc, pending);
     }
-    return freedTotal;
+    return { freed: freedTotal, extents, next: resumeAt };
   }
 
   // Free (start, len) pairs sorted and merged: one allocator call per contiguous run.
@@ -392,59 +423,6 @@ export class ExtentTree {
       if (!h) await own.stop();
     }
     return out;
-  }
-
-  /**
-   * Where the next tail batch of a big free starts: `from`, the logical block from which
-   * remove(from) frees at most `maxExtents` extents — whole leaves while they fit, so the
-   * emptied leaf blocks go in the same batch — never below `floor`; `floor` itself when
-   * everything past it fits. `extents` is how many extents that batch holds. Read-only
-   * walk from the rightmost leaf leftwards, one visit per leaf (inodegc's inactivation;
-   * the caller holds metaLock and the inode).
-   */
-  async tailBatch(maxExtents: number, floor: number, h?: Handle): Promise<{ from: number; extents: number }> {
-    const own = h ?? new CacheHandle(this.vol.cache);
-    const x = this.x;
-    const max = Math.max(1, Math.floor(maxExtents));
-    try {
-      let total = 0;
-      let cur = END - 1;
-      let lastLo = LIMIT;
-      // A tree of depth ≤ 5 over 2^32 blocks has far fewer leaves than this; the bound
-      // only guarantees the walk ends on a tree whose keys do not move left.
-      for (let hops = 0; hops < 1 << 22; hops++) {
-        const path = await this.walk(own, cur);
-        const leaf = path[path.length - 1];
-        // The leftmost path is taken again when cur precedes every key: nothing further left.
-        if (leaf.lo >= lastLo) {
-          if (h) this.releasePath(h, path);
-          return { from: floor, extents: total };
-        }
-        const p = this.ptr(leaf);
-        const n = x.extLeafCount(p) as number;
-        let k = 0;
-        while (k < n) {
-          const i = n - 1 - k;
-          if ((x.extLeafBlock(p, i) >>> 0) + (x.extLeafLen(p, i) >>> 0) <= floor) break;
-          k++;
-        }
-        const over = total + k > max;
-        const cut = over && total === 0 ? x.extLeafBlock(p, n - max) >>> 0 : 0;
-        const lo = leaf.lo;
-        const hi = leaf.hi;
-        if (h) this.releasePath(h, path);
-        // Too many with this leaf: stop at the leaves already counted (they start at this
-        // leaf's upper bound), or cut inside a single leaf that alone holds too many.
-        if (over) return total === 0 ? { from: Math.max(floor, cut), extents: max } : { from: Math.max(floor, hi), extents: total };
-        total += k;
-        if (lo <= floor || lo === 0) return { from: floor, extents: total };
-        lastLo = lo;
-        cur = lo - 1;
-      }
-      return { from: floor, extents: total };
-    } finally {
-      if (!h) await own.stop();
-    }
   }
 
   /** Depth of the tree (0: the extents live in i_block). */

@@ -18,16 +18,14 @@
  *
  * Inactivation in bounded batches: a file with a million extents must not hold the
  * metadata lock for the whole free. `inactivateStep` frees at most a budget of extents
- * from the tail inside the caller's transaction; `inactivate` repeats it, one transaction
- * per step, and inodegc's worker fills one transaction with several small inodes (or one
- * step of a big one). Each step finds its start with one read-only walk over the
- * rightmost leaves (ExtentTree.tailBatch), then removes from
- * there to the end leaf by leaf, so a file costs about two leaf visits per leaf and
- * emptied leaves are freed whole; after every batch the inode is still on
- * the orphan list with i_size, i_blocks and its extent tree agreeing (each batch is a
- * truncate to the first logical block it freed), so any image written between batches is
- * a consistent one whose next mount simply continues. The last transaction frees what is
- * left, takes the inode off the list and frees the inode itself.
+ * inside the caller's transaction; `inactivate` repeats it, one transaction per step, and
+ * inodegc's worker fills one transaction with several small inodes (or one step of a big
+ * one). A step removes whole leaves from the front (ExtentTree.removeSome: one visit per
+ * leaf, emptied leaf blocks freed with their data, every free of the step merged into a
+ * few bitmap runs). After every step the inode is still on the orphan list with i_blocks
+ * and its extent tree agreeing — a sparse file whose front is a hole — so any image
+ * written between steps is a consistent one whose next mount simply continues. The last
+ * step frees what is left, takes the inode off the list and frees the inode itself.
  *
  * Locking: every method that changes the list runs inside a caller's transaction under the
  * volume's metaLock (the map is plain JS state, consistent between awaits because all
@@ -290,13 +288,14 @@ export async function inactivateStep(vol: Volume, h: Handle, ino: number, budget
   const keepBlocks = linked ? Math.ceil(s.fields.size / bs) : 0;
   let used = 1;
   if (!isFastSymlink(s) && (s.fields.flags & (vol.engine.constant("INODE_FL_EXTENTS") >>> 0)) !== 0) {
-    // One leaf walk from the right finds this step's start; a partial step is a truncate
-    // to it, so the inode between steps is a consistent, shorter orphan.
-    const { from, extents } = await vol.writeParts.tree(s).tailBatch(Math.max(1, budget), keepBlocks, h);
-    used = Math.max(1, extents);
-    if (from > keepBlocks) {
-      await vol.writeParts.removeBlocks(h, s, from, END);
-      if (!linked) s.fields.size = Math.min(s.fields.size, from * bs);
+    // Whole leaves from the front, up to the budget, in one pass over them. A partial
+    // step leaves an ordinary sparse file: a valid tree with a hole where the freed leaves
+    // were, i_blocks in step, i_size unchanged (for a truncate orphan, the blocks below
+    // i_size are never touched).
+    const r = await vol.writeParts.tree(s).removeSome(h, vol.writeParts.alloc, keepBlocks, END, Math.max(1, budget));
+    s.fields.blocks512 = Math.max(0, s.fields.blocks512 - (r.freed * bs) / 512);
+    used = Math.max(1, r.extents);
+    if (r.next < END) {
       await s.save(vol, h);
       return { done: false, used };
     }
