@@ -419,7 +419,8 @@ function sCommit(nodePtr: usize, m: i32, oldN: i32): void {
  * Remove logical blocks [from, to) (to ≤ 2^32, exclusive) from a leaf: extents inside go,
  * extents straddling an edge are trimmed, an extent containing the whole range is split
  * in two (needs one free slot: EXT_MOD_FULL otherwise, nothing changed). Returns the
- * entries left; the physical runs to free are extModFreedCount/Phys/Len.
+ * entries left; the physical runs to free (contiguous ones joined) are
+ * extModFreedCount/Phys/Len.
  */
 export function extLeafRemove(nodePtr: usize, nodeSize: u32, from: u32, to: f64): i32 {
   resetResults();
@@ -445,10 +446,18 @@ export function extLeafRemove(nodePtr: usize, nodeSize: u32, from: u32, to: f64)
       m = sPush(m, <u32>s, len, phys, fl);
       continue;
     }
-    // Bounded: one freed run per extent, n ≤ eh_max ≤ cap < the cap + 2 freed slots.
-    store<f64>(freed + <usize>f * 16, <f64>phys + (a - s));
-    store<u32>(freed + <usize>f * 16 + 8, <u32>(b - a));
-    f++;
+    // Physically contiguous runs are joined here, so a file written in order is freed
+    // with one allocator call per leaf instead of one per extent (big unlinks, inodegc).
+    // A joined run stays below 2^32: a leaf holds ≤ cap extents of ≤ 32768 blocks.
+    const fp = <f64>phys + (a - s);
+    if (f > 0 && load<f64>(freed + <usize>(f - 1) * 16) + <f64>load<u32>(freed + <usize>(f - 1) * 16 + 8) == fp) {
+      store<u32>(freed + <usize>(f - 1) * 16 + 8, load<u32>(freed + <usize>(f - 1) * 16 + 8) + <u32>(b - a));
+    } else {
+      // Bounded: at most one freed run per extent, n ≤ eh_max ≤ cap < the cap + 2 slots.
+      store<f64>(freed + <usize>f * 16, fp);
+      store<u32>(freed + <usize>f * 16 + 8, <u32>(b - a));
+      f++;
+    }
     rFreedBlocks += b - a;
     if (s < a) m = sPush(m, <u32>s, <u32>(a - s), phys, fl);
     if (b < end) m = sPush(m, <u32>b, <u32>(end - b), phys + <u64>(b - s), fl);

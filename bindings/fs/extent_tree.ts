@@ -25,6 +25,9 @@
  *    (the 60-byte i_block, changed in place; markDirty says so) and i_blocks accounting:
  *    addBlocks(±n) reports tree blocks (in filesystem blocks); data blocks are the
  *    caller's — insert never counts them, remove returns how many it freed;
+ *  - remove returns everything it unmapped (data and emptied tree blocks) to the allocator
+ *    at its end, sorted and merged into runs — a big file written in order goes back in a
+ *    handful of bitmap updates instead of one per extent and per leaf;
  *  - every block is changed only after getWriteAccess, sealed (checksum) and dirtied
  *    right after; a parent is changed before a freed block is returned to the allocator,
  *    so a failure in between leaks a block rather than leaving a dangling pointer;
@@ -154,6 +157,8 @@ export class ExtentTree {
   private readonly OVERLAP: number;
   private readonly MAPPED: number;
   private readonly HOLE: number;
+  /** While remove() runs: blocks to free at its end, as flat (start, len) pairs. */
+  private pending: number[] | undefined;
 
   constructor(vol: ExtentTreeVolume, root: ExtentRoot, opts: ExtentTreeOptions = {}) {
     if (!(root.iblock instanceof Uint8Array) || root.iblock.length < ROOT_SIZE) {
@@ -223,56 +228,108 @@ export class ExtentTree {
    * children fit in it. Returns the data blocks freed (the caller's i_blocks share).
    */
   async remove(h: Handle, alloc: BlockAllocator, from: number, to: number = LIMIT): Promise<number> {
+    return (await this.removeSome(h, alloc, from, to, Infinity)).freed;
+  }
+
+  /**
+   * remove() with a budget, for frees done in steps (inodegc): whole leaves go, in
+   * order from `from`, until the next leaf would take the extents removed past
+   * `maxExtents` (the first leaf always goes, so every call makes progress). Returns the
+   * data blocks freed, the extents removed, and `next`: where the next step starts, or
+   * 2^32 when [from, to) is empty now. Between steps the tree is an ordinary valid tree
+   * with a hole where the removed leaves were.
+   */
+  async removeSome(h: Handle, alloc: BlockAllocator, from: number, to: number, maxExtents: number): Promise<{ freed: number; extents: number; next: number }> {
     if (!Number.isSafeInteger(from) || from < 0 || from > END) throw this.inval(`bad logical block ${from}`, "remove");
     if (!Number.isSafeInteger(to) || to < 0) throw this.inval(`bad logical end ${to}`, "remove");
     const stop = Math.min(to, LIMIT);
-    if (stop <= from) return 0;
+    if (stop <= from) return { freed: 0, extents: 0, next: LIMIT };
     const x = this.x;
     let cur = from;
     let freedTotal = 0;
+    let extents = 0;
+    let resumeAt = LIMIT;
     let retries = 0;
-    for (;;) {
-      const path = await this.walk(h, cur);
-      const D = path.length - 1;
-      const leaf = path[D];
-      await this.writable(h, leaf);
-      x.extModSetScratch(this.sc.mod, this.sc.modBytes);
-      const n = x.extLeafRemove(this.ptr(leaf), this.size(leaf), cur, stop) as number;
-      if (n === this.FULL) {
-        if (++retries > 16) throw new FsError("EIO", `inode ${this.root.ino}: extent removal did not converge`);
-        await this.makeRoom(h, alloc, path, -1);
-        continue;
+    // Frees wait until the tree no longer points at them (and the allocator then sees a
+    // few merged runs: data of neighbouring leaves and the leaf blocks between them are
+    // usually contiguous). Whatever is collected is freed even if a later step fails.
+    const pending: number[] = [];
+    this.pending = pending;
+    try {
+      for (;;) {
+        const path = await this.walk(h, cur);
+        const D = path.length - 1;
+        const leaf = path[D];
+        // Extents of this leaf that the removal touches: over budget → stop before it.
+        let k = 0;
+        if (maxExtents !== Infinity) {
+          const p = this.ptr(leaf);
+          const count = x.extLeafCount(p) as number;
+          for (let i = 0; i < count; i++) {
+            const lb = x.extLeafBlock(p, i) >>> 0;
+            if (lb >= stop) break;
+            if (lb + (x.extLeafLen(p, i) >>> 0) > cur) k++;
+          }
+          if (extents > 0 && extents + k > maxExtents) {
+            this.releasePath(h, path);
+            resumeAt = cur;
+            break;
+          }
+        }
+        await this.writable(h, leaf);
+        x.extModSetScratch(this.sc.mod, this.sc.modBytes);
+        const n = x.extLeafRemove(this.ptr(leaf), this.size(leaf), cur, stop) as number;
+        if (n === this.FULL) {
+          if (++retries > 16) throw new FsError("EIO", `inode ${this.root.ino}: extent removal did not converge`);
+          await this.makeRoom(h, alloc, path, -1);
+          continue;
+        }
+        retries = 0;
+        if (n < 0) throw this.corrupt(`extent leaf refused a removal (${n})`);
+        extents += k;
+        if (x.extModChanged() !== 0) {
+          const count = x.extModFreedCount() as number;
+          for (let i = 0; i < count; i++) {
+            const l = x.extModFreedLen(i) >>> 0;
+            pending.push(x.extModFreedPhys(i) as number, l);
+            freedTotal += l;
+          }
+          const first = x.extModFirstChanged() !== 0;
+          this.seal(h, leaf);
+          if (D > 0) {
+            if (n === 0) await this.removeNode(h, alloc, path, D);
+            else if (first) await this.fixKeys(h, path, D);
+          }
+        }
+        const next = leaf.hi;
+        this.releasePath(h, path);
+        if (next >= stop || next >= END) break;
+        cur = next;
       }
-      retries = 0;
-      if (n < 0) throw this.corrupt(`extent leaf refused a removal (${n})`);
-      if (x.extModChanged() !== 0) {
-        const runs: [number, number][] = [];
-        const count = x.extModFreedCount() as number;
-        for (let i = 0; i < count; i++) {
-          const p = x.extModFreedPhys(i) as number;
-          const l = x.extModFreedLen(i) >>> 0;
-          const last = runs[runs.length - 1];
-          if (last && last[0] + last[1] === p) last[1] += l;
-          else runs.push([p, l]);
-        }
-        const first = x.extModFirstChanged() !== 0;
-        this.seal(h, leaf);
-        if (D > 0) {
-          if (n === 0) await this.removeNode(h, alloc, path, D);
-          else if (first) await this.fixKeys(h, path, D);
-        }
-        for (const [p, l] of runs) {
-          await alloc.freeBlocks(h, p, l);
-          freedTotal += l;
-        }
-      }
-      const next = leaf.hi;
-      this.releasePath(h, path);
-      if (next >= stop || next >= END) break;
-      cur = next;
+      await this.collapse(h, alloc);
+    } finally {
+      this.pending = undefined;
+      await this.freeRuns(h, alloc, pending);
     }
-    await this.collapse(h, alloc);
-    return freedTotal;
+    return { freed: freedTotal, extents, next: resumeAt };
+  }
+
+  // Free (start, len) pairs sorted and merged: one allocator call per contiguous run.
+  private async freeRuns(h: Handle, alloc: BlockAllocator, flat: number[]): Promise<void> {
+    if (flat.length === 0) return;
+    const runs: [number, number][] = [];
+    for (let i = 0; i < flat.length; i += 2) runs.push([flat[i]!, flat[i + 1]!]);
+    runs.sort((a, b) => a[0] - b[0]);
+    let [start, len] = runs[0]!;
+    for (let i = 1; i < runs.length; i++) {
+      const [p, l] = runs[i]!;
+      if (p === start + len) len += l;
+      else {
+        await alloc.freeBlocks(h, start, len);
+        [start, len] = [p, l];
+      }
+    }
+    await alloc.freeBlocks(h, start, len);
   }
 
   /**
@@ -605,7 +662,9 @@ export class ExtentTree {
         if (!(e instanceof FsError && e.code === "EBUSY")) throw e;
       }
     }
-    await alloc.freeBlocks(h, l.blk, 1);
+    // Inside remove() the free joins the batch freed at its end (see remove).
+    if (this.pending) this.pending.push(l.blk, 1);
+    else await alloc.freeBlocks(h, l.blk, 1);
     this.root.addBlocks(-1);
     this.stats.treeBlocksFreed++;
   }

@@ -17,6 +17,7 @@
  * Refused rather than misread: inline-data files longer than the inode's 60-byte block
  * map (their tail lives in an extended attribute), and encrypted files (EOPNOTSUPP).
  */
+import { retryAfterReclaim } from "../sched/inodegc.ts";
 import { FsError } from "./errors.ts";
 import type { Inode } from "./inode.ts";
 import type { Volume } from "./volume.ts";
@@ -252,23 +253,26 @@ export class FileHandle {
       return { bytesWritten: data.length, buffer };
     }
     let at = 0;
-    await vol.metaLock.run(async () => {
-      const s = await WState.load(vol, this.ino);
-      at = this.mode.append ? s.fields.size : usePos ? this.position : (pos as number);
-      if (at + data.length > 16 * 2 ** 40) throw new FsError("EFBIG", "file too large", { syscall: "write", path: this.path });
-      // ENOSPC here (no space to promise the new blocks) leaves everything as it was.
-      await vol.fileData.buffer(s, at, data, this.path);
-      const t = nowTime();
-      s.fields.mtime = t;
-      s.fields.ctime = t;
-      const h = new CacheHandle(vol.cache);
-      try {
-        await s.save(vol, h);
-      } finally {
-        await h.stop();
-      }
-      await vol.maybeWriteback();
-    });
+    // ENOSPC from buffer() (no space to promise the new blocks) leaves everything as it
+    // was, so after inodegc has freed what it holds the write can simply be tried again.
+    await retryAfterReclaim(vol, () =>
+      vol.metaLock.run(async () => {
+        const s = await WState.load(vol, this.ino);
+        at = this.mode.append ? s.fields.size : usePos ? this.position : (pos as number);
+        if (at + data.length > 16 * 2 ** 40) throw new FsError("EFBIG", "file too large", { syscall: "write", path: this.path });
+        await vol.fileData.buffer(s, at, data, this.path);
+        const t = nowTime();
+        s.fields.mtime = t;
+        s.fields.ctime = t;
+        const h = new CacheHandle(vol.cache);
+        try {
+          await s.save(vol, h);
+        } finally {
+          await h.stop();
+        }
+      }),
+    );
+    await vol.metaLock.run(() => vol.maybeWriteback());
     if (usePos || this.mode.append) this.position = at + data.length;
     return { bytesWritten: data.length, buffer };
   }

@@ -12,6 +12,7 @@ import { CacheHandle, type Handle } from "../journal/handle.ts";
 import type { Volume } from "./volume.ts";
 import { WState, nowTime } from "./wstate.ts";
 import { FILE_TYPE } from "./stats.ts";
+import { retryAfterReclaim } from "../sched/inodegc.ts";
 
 const { S_IFDIR, S_IFREG, S_IFLNK, S_IFMT, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK } = FILE_TYPE;
 const utf8 = new TextEncoder();
@@ -77,23 +78,32 @@ export class VolumeWriter {
     this.vol = vol;
   }
 
-  /** Run fn as one transaction under the metadata lock. */
-  async txn<T>(syscall: string, path: string | undefined, fn: (h: Handle) => Promise<T>): Promise<T> {
+  /**
+   * Run fn as one transaction under the metadata lock. On ENOSPC while inodegc still holds
+   * freed-but-unreclaimed space, the lanes are drained and fn runs once more in a new
+   * transaction (sched/inodegc.ts retryAfterReclaim) — so fn must be safe to rerun after
+   * an ENOSPC: ops.ts undoes what a failed create/link/rename took, writeFile and truncate
+   * set a whole state. Callers whose failure keeps partial effects pass retry false.
+   */
+  async txn<T>(syscall: string, path: string | undefined, fn: (h: Handle) => Promise<T>, retry = true): Promise<T> {
     const vol = this.vol;
-    vol.assertMounted(syscall, path);
-    if (vol.readOnly) throw new FsError("EROFS", "read-only volume", { syscall, path });
-    const h = new CacheHandle(vol.cache);
-    const out = await vol.metaLock.run(async () => {
-      try {
-        return await fn(h);
-      } finally {
-        await h.stop();
-        await vol.maybeWriteback();
-      }
-    });
-    // Backpressure from inodegc is waited for here, once metaLock is free for its worker.
-    await vol.writeParts.settle(h);
-    return out;
+    const once = async (): Promise<T> => {
+      vol.assertMounted(syscall, path);
+      if (vol.readOnly) throw new FsError("EROFS", "read-only volume", { syscall, path });
+      const h = new CacheHandle(vol.cache);
+      const out = await vol.metaLock.run(async () => {
+        try {
+          return await fn(h);
+        } finally {
+          await h.stop();
+          await vol.maybeWriteback();
+        }
+      });
+      // Backpressure from inodegc is waited for here, once metaLock is free for its worker.
+      await vol.writeParts.settle(h);
+      return out;
+    };
+    return retry ? retryAfterReclaim(vol, once) : once();
   }
 
   async mkdir(path: string, options?: { recursive?: boolean; mode?: number | string } | number): Promise<string | undefined> {
@@ -205,6 +215,7 @@ export class VolumeWriter {
     const o = typeof options === "string" ? { encoding: options } : options ?? {};
     const bytes = toBytes(data, o.encoding ?? undefined, "write", path);
     const mode = checkMode(o.mode, "open", path);
+    // No ENOSPC retry: a failed append keeps what reached disk, a rerun would repeat it.
     await this.txn("open", path, async (h) => {
       const s = await this.openForWrite(h, path, mode < 0 ? 0o666 : mode, false);
       const oldSize = s.fields.size;
@@ -222,7 +233,7 @@ export class VolumeWriter {
       } finally {
         await s.save(this.vol, h);
       }
-    });
+    }, false);
   }
 
   /** The regular file at path for writing, created (mode) when missing. */

@@ -19,15 +19,32 @@
  *                 lane's worker once its transaction is over (settle), so a burst cannot
  *                 build an unbounded backlog.
  *   worker        takes the lane's whole list at once (the count drops to 0), flags every
- *                 inode INACTIVATING, and frees each through fs/orphan.ts inactivate():
- *                 extents in bounded batches (one transaction each, so other operations
- *                 interleave), then the inode, off the orphan list, out of the inode cache.
+ *                 inode INACTIVATING, and frees them through fs/orphan.ts inactivateStep:
+ *                 transactions of at most BATCH_EXTENTS extents (so other operations
+ *                 interleave) — several small inodes in one, a big one over several —
+ *                 each inode's extents, then the inode, off the orphan list, out of the
+ *                 inode cache.
  *   grab()        an inode number looked up while NEED_INACTIVE with no links is ENOENT
  *                 (it can never be re-grabbed); with links (not produced by this engine,
  *                 kept for the rule) every lane is kicked and the lookup retried;
  *                 INACTIVATING waits for the free. Paths cannot reach such inodes at all:
  *                 the transaction that queues an inode is the one that removed its last
  *                 name, and hard links and rename targets are found by name.
+ *
+ * Priority: in the kernel the worker runs on another CPU; here it shares the caller's thread
+ * and metaLock. So a worker takes metaLock for a batch through Mutex.lockIdle (sched/
+ * locks.ts): only when no foreground operation waits and none released the lock in the
+ * last QUIET_MS — back-to-back unlinks never find a batch between them. The work is
+ * "wanted now", and queues in FIFO order like any operation, when someone flushes
+ * (sync/statfs/freeze/unmount), a lookup waits on one of its inodes, a throttled caller
+ * waits for the lane, or the lane holds more than THROTTLE_AT (the foreground would be
+ * throttled anyway). A batch that waited MAX_DEFER_MS for quiet queues too, so a busy
+ * foreground slows the freeing down but never stops it.
+ *
+ * ENOSPC: space held by queued inodes is free in every sense but the bitmaps'. An
+ * operation that fails with ENOSPC while the lanes hold work drains them (reclaim) and
+ * runs once more (retryAfterReclaim, used by VolumeWriter.txn), as XFS flushes its
+ * inodegc queues before it reports ENOSPC.
  *
  * Lifecycle (fs/background.ts): start() lets workers run; flush() drains every lane;
  * stop() keeps inodes queueing but runs nothing (a worker stops between batches, its
@@ -37,12 +54,13 @@
  *
  * Locking: queue() runs inside an operation's transaction, under metaLock: it only touches
  * JS state. Workers, flush(), settle() and grab() run without metaLock; a worker takes it
- * once per batch (inside inactivate()), so flush may wait for workers without deadlock.
+ * once per batch transaction, so flush may wait for workers without deadlock.
  */
 import { FsError } from "../fs/errors.ts";
 import type { BackgroundService } from "../fs/background.ts";
 import type { Volume } from "../fs/volume.ts";
-import { inactivate, BATCH_EXTENTS } from "../fs/orphan.ts";
+import { inactivateStep, BATCH_EXTENTS, type StepResult } from "../fs/orphan.ts";
+import { CacheHandle } from "../journal/handle.ts";
 
 /** A lane with more than this many queued inodes starts its worker at once. */
 export const SCHEDULE_AT = 32;
@@ -50,6 +68,13 @@ export const SCHEDULE_AT = 32;
 export const THROTTLE_AT = 256;
 /** A lane below SCHEDULE_AT is drained this long after its first queued inode. */
 export const IDLE_DELAY_MS = 5;
+/**
+ * A worker batch waits until foreground operations have left metaLock alone this long
+ * (ms): back-to-back operations never find a batch between them.
+ */
+export const QUIET_MS = 2;
+/** …but never waits longer than this (ms) for quiet: background work always progresses. */
+export const MAX_DEFER_MS = 50;
 /** Upper bound for setLanes / the lanes option. */
 export const MAX_LANES = 64;
 
@@ -60,6 +85,8 @@ const INACTIVATING = 2;
 
 interface Lane {
   items: number[];
+  /** Throttled callers waiting for this lane. */
+  waiters: number;
   run: Promise<void> | undefined;
   timer: ReturnType<typeof setTimeout> | undefined;
 }
@@ -77,6 +104,8 @@ export interface InodeGcStats {
   runs: number;
   /** Lookups answered ENOENT because the inode was queued. */
   lookupsRefused: number;
+  /** Operations that hit ENOSPC with inodes queued, drained the lanes and retried. */
+  enospcReclaims: number;
   errors: number;
   running: boolean;
 }
@@ -98,6 +127,24 @@ export function inodegcLanes(option: InodeGcOptions): number {
   return option.lanes === undefined ? 4 : checkLanes(option.lanes, "mount");
 }
 
+/**
+ * Run fn; if it fails with ENOSPC while inodegc still holds space (queued inodes or a
+ * worker freeing), drain the lanes and run it once more. fn must be safe to run again
+ * after an ENOSPC failure: it changed nothing, or running it again gives the state a
+ * first success would have (VolumeWriter.txn documents which operations qualify). Call
+ * without metaLock; fn takes it itself.
+ */
+export async function retryAfterReclaim<T>(vol: Volume, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    const gc = e instanceof FsError && e.code === "ENOSPC" ? vol.background.get<InodeGc>("inodegc") : undefined;
+    if (!gc?.reclaimable) throw e;
+    await gc.reclaim();
+    return fn();
+  }
+}
+
 export class InodeGc implements BackgroundService {
   readonly name = "inodegc";
   private readonly vol: Volume;
@@ -110,10 +157,12 @@ export class InodeGc implements BackgroundService {
   /** Transactions whose queue() overfilled a lane: the lane their caller must wait for. */
   private readonly owed = new WeakMap<object, Lane>();
   private running = false;
+  /** flush()/reclaim() calls and lookups waiting on an inode: every lane's work is wanted now. */
+  private pressing = 0;
   private startWaiters: (() => void)[] = [];
   private failure: unknown;
   private readonly inodesPerGroup: number;
-  private readonly counters = { throttled: 0, inactivated: 0, batches: 0, runs: 0, lookupsRefused: 0, errors: 0 };
+  private readonly counters = { throttled: 0, inactivated: 0, batches: 0, runs: 0, lookupsRefused: 0, enospcReclaims: 0, errors: 0 };
 
   /** Created by Volume.buildWriteParts when the inodegc option is not false. */
   constructor(vol: Volume, lanes: number) {
@@ -123,11 +172,32 @@ export class InodeGc implements BackgroundService {
   }
 
   private newLane(): Lane {
-    return { items: [], run: undefined, timer: undefined };
+    return { items: [], waiters: 0, run: undefined, timer: undefined };
   }
 
   get laneCount(): number {
     return this.lanes.length;
+  }
+
+  /** Queued inodes or a worker still freeing: space may come back. */
+  get reclaimable(): boolean {
+    return this.backlog > 0 || this.retired.size > 0 || this.lanes.some((l) => l.run !== undefined);
+  }
+
+  /**
+   * Free everything queued now, for a caller that hit ENOSPC (XFS does the same before it
+   * gives up). Unlike flush() a worker's stored failure stays for the next flush: it is
+   * not this caller's error. Call without metaLock.
+   */
+  async reclaim(): Promise<void> {
+    this.counters.enospcReclaims++;
+    this.pressing++;
+    this.vol.metaLock.nudge();
+    try {
+      await this.drain();
+    } finally {
+      this.pressing--;
+    }
   }
 
   /** Total inodes waiting (not yet taken by a worker). */
@@ -159,11 +229,33 @@ export class InodeGc implements BackgroundService {
     if (!lane) return;
     this.owed.delete(h);
     this.counters.throttled++;
-    do {
-      if (!this.running) await new Promise<void>((r) => this.startWaiters.push(r));
-      // Joins the worker start() may already have launched: the caller waits for its run.
-      await this.kick(lane);
-    } while (lane.items.length > THROTTLE_AT && this.lanes.includes(lane));
+    lane.waiters++;
+    this.vol.metaLock.nudge();
+    try {
+      do {
+        if (!this.running) await new Promise<void>((r) => this.startWaiters.push(r));
+        // Joins the worker start() may already have launched: the caller waits for its run.
+        await this.kick(lane);
+      } while (lane.items.length > THROTTLE_AT && this.lanes.includes(lane));
+    } finally {
+      lane.waiters--;
+    }
+  }
+
+  /**
+   * How a worker of `lane` takes metaLock for one batch: low priority (only when the
+   * foreground has been quiet, sched/locks.ts lockIdle) unless the work is wanted now —
+   * a flush or a waiting lookup, a throttled caller, or more than THROTTLE_AT waiting in
+   * the lane (the next caller waits anyway). Inodes the worker already took do not count,
+   * as in XFS: they are being freed, the backlog is what was queued since.
+   */
+  private lockFor(lane: Lane): <T>(fn: () => Promise<T>) => Promise<T> {
+    const idle = {
+      quietMs: QUIET_MS,
+      maxWaitMs: MAX_DEFER_MS,
+      urgent: () => this.pressing > 0 || lane.waiters > 0 || lane.items.length > THROTTLE_AT,
+    };
+    return (fn) => this.vol.metaLock.runIdle(idle, fn);
   }
 
   /** Start the lane's worker now (over SCHEDULE_AT) or after the idle delay. */
@@ -196,46 +288,63 @@ export class InodeGc implements BackgroundService {
     return run;
   }
 
-  /** The worker: take the whole list, free each inode, repeat while more arrived. */
+  /**
+   * The worker: take the lane's whole list, newest first (the order XFS's lockless list
+   * hands it over; on the classic chain the newest orphan is the head, so taking it off
+   * rewrites no other inode), and free it in transactions of at most BATCH_EXTENTS
+   * extents — many small inodes share one, a big one takes several. Repeat while more
+   * arrived. Stopped: what is left goes back to the lane, still on the orphan list.
+   */
   private async work(lane: Lane): Promise<void> {
+    const runLocked = this.lockFor(lane);
     while (this.running && lane.items.length) {
-      const list = lane.items;
+      const list = lane.items.reverse();
       lane.items = [];
       for (const ino of list) this.state.set(ino, INACTIVATING);
-      for (let i = 0; i < list.length; i++) {
-        const ino = list[i]!;
+      let i = 0;
+      while (i < list.length) {
         if (!this.running) {
-          // Stopped: the rest go back, ahead of anything queued meanwhile.
           const rest = list.slice(i);
           for (const r of rest) this.state.set(r, NEED_INACTIVE);
           lane.items = rest.concat(lane.items);
           return;
         }
-        let finished = false;
-        let failed = false;
-        try {
-          finished = await inactivate(this.vol, ino, {
-            batchExtents: BATCH_EXTENTS,
-            keepGoing: () => this.running,
-            onBatch: () => void this.counters.batches++,
-          });
-        } catch (e) {
-          // The inode stays on the orphan list; the next mount retries it.
-          this.counters.errors++;
-          this.failure ??= e;
-          failed = true;
-        }
-        if (finished || failed) {
+        const finished: [number, boolean][] = [];
+        i = await runLocked(async () => {
+          const h = new CacheHandle(this.vol.cache);
+          let at = i;
+          try {
+            for (let budget = BATCH_EXTENTS; budget > 0 && at < list.length; ) {
+              const ino = list[at]!;
+              let step: StepResult;
+              try {
+                step = await inactivateStep(this.vol, h, ino, budget);
+              } catch (e) {
+                // The inode stays on the orphan list; the next mount retries it.
+                this.counters.errors++;
+                this.failure ??= e;
+                finished.push([ino, false]);
+                at++;
+                continue;
+              }
+              budget -= step.used;
+              if (!step.done) break;
+              finished.push([ino, true]);
+              at++;
+            }
+          } finally {
+            await h.stop();
+          }
+          return at;
+        });
+        this.counters.batches++;
+        // Only now, with the transaction over, may lookups of these numbers go ahead.
+        for (const [ino, ok] of finished) {
           this.state.delete(ino);
-          if (finished) this.counters.inactivated++;
+          if (ok) this.counters.inactivated++;
           const d = this.done.get(ino);
           this.done.delete(ino);
           d?.resolve();
-        } else {
-          const rest = list.slice(i);
-          for (const r of rest) this.state.set(r, NEED_INACTIVE);
-          lane.items = rest.concat(lane.items);
-          return;
         }
       }
     }
@@ -265,7 +374,13 @@ export class InodeGc implements BackgroundService {
         d = { promise, resolve };
         this.done.set(ino, d);
       }
-      await d.promise;
+      this.pressing++;
+      this.vol.metaLock.nudge();
+      try {
+        await d.promise;
+      } finally {
+        this.pressing--;
+      }
     }
   }
 
@@ -302,6 +417,20 @@ export class InodeGc implements BackgroundService {
   }
 
   async flush(): Promise<void> {
+    this.pressing++;
+    this.vol.metaLock.nudge();
+    try {
+      await this.drain();
+    } finally {
+      this.pressing--;
+    }
+    const f = this.failure;
+    this.failure = undefined;
+    if (f !== undefined) throw f;
+  }
+
+  // Every lane empty and every worker (also retired ones) stopped.
+  private async drain(): Promise<void> {
     for (;;) {
       const inFlight = [...this.retired, ...this.lanes.flatMap((l) => (l.run ? [l.run] : []))];
       if (this.running && this.backlog > 0) {
@@ -311,9 +440,6 @@ export class InodeGc implements BackgroundService {
       if (inFlight.length === 0) break;
       await Promise.all(inFlight);
     }
-    const f = this.failure;
-    this.failure = undefined;
-    if (f !== undefined) throw f;
   }
 
   async stop(): Promise<void> {
