@@ -53,7 +53,7 @@ if (extra.length === 0) {
   const browser = join(root, "scripts", "test-browser.mjs");
   if (existsSync(browser)) {
     parts.push(await runCounted("browser", [browser], (text) => {
-      const plain = [...text.matchAll(/^(\d+) passed, (\d+) failed/gm)].pop();
+      const plain = [...text.matchAll(/^(?:browser: )?(\d+) passed, (\d+) failed/gm)].pop();
       if (plain) return { passed: Number(plain[1]), failed: Number(plain[2]) };
       const p = [...text.matchAll(/^\s*(\d+) passed\b/gm)].pop();
       const f = [...text.matchAll(/^\s*(\d+) failed\b/gm)].pop();
