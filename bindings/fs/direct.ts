@@ -74,24 +74,28 @@ export async function directWrite(vol: Volume, ino: number, path: string, data: 
   try {
     await vol.metaLock.run(async () => {
       const h = new CacheHandle(vol.cache);
-      const s = await WState.load(vol, ino);
+      // The saved inode answers the map; a WState (decoded fields, own i_block copy) is
+      // built only when something changes up front — write-back, holes, the times.
+      const inode = await vol.inodes.get(ino);
+      let s: WState | undefined;
+      const state = async (): Promise<WState> => (s ??= await WState.load(vol, ino));
       // Whether this transaction changed the inode. Writing into fallocated space changes
       // nothing until conversion, so the times go with the conversion (IoEnd.touch) and the
       // inode is not saved twice per write.
       let changed = false;
       try {
         if (vol.fileData.hasPending(ino)) {
-          await vol.fileData.writeback(h, s);
+          await vol.fileData.writeback(h, await state());
           changed = true;
         }
         // One walk of the map per run: fallocated space (the database case) costs a single
         // lookup; only holes go through allocUnwritten, whose new extents become segments.
         for (let l = first; l < first + n; ) {
-          const m = await vol.mapper.map(s.asInode(), l, first + n - l);
+          const m = await vol.mapper.map(s ? s.asInode() : inode, l, first + n - l);
           const len = Math.min(m.len, first + n - l);
           if (m.phys < 0) {
             changed = true;
-            await allocUnwritten(vol, h, s, l, len, (lb, phys, ln) => segs.push({ lblk: lb, phys, len: ln, overwrite: false }));
+            await allocUnwritten(vol, h, await state(), l, len, (lb, phys, ln) => segs.push({ lblk: lb, phys, len: ln, overwrite: false }));
           } else segs.push({ lblk: l, phys: m.phys, len, overwrite: !m.unwritten });
           l += len;
         }
@@ -101,16 +105,17 @@ export async function directWrite(vol: Volume, ino: number, path: string, data: 
           if (!seg.overwrite) seg.io = endio.begin(ino, seg.lblk, seg.phys, seg.len, { sizeTo: end, waited: true, touch: touchLater });
         }
         if (!touchLater) {
+          const st = await state();
           const t = nowTime();
-          s.fields.mtime = t;
-          s.fields.ctime = t;
-          await s.save(vol, h);
+          st.fields.mtime = t;
+          st.fields.ctime = t;
+          await st.save(vol, h);
         }
         endio.dioBegin(ino);
         counted = true;
       } catch (e) {
         // Extents allocated before the failure (ENOSPC) stay mapped, unwritten: save them.
-        await s.save(vol, h).catch(() => {});
+        if (s) await s.save(vol, h).catch(() => {});
         throw e;
       } finally {
         await h.stop();
