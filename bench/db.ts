@@ -10,8 +10,9 @@
  * positional writes/reads (node:fs FileHandle, i.e. pwrite/pread through libuv's thread
  * pool) on a preallocated, zero-filled host file. Both sides go through the host page
  * cache (our FileDevice is a plain file too) and both end with one fdatasync inside the
- * timed span. Each configuration runs once on a fresh file of ours (rounds of 1: the
- * configurations are many, and ratio noise shows across neighbouring rows).
+ * timed span. Each configuration runs `--rounds` times (3), ours on a fresh file each
+ * round, then the host; the table gives per-metric medians and the median of the
+ * per-round ratios (the machine is shared and a single 1,000-write run is noisy).
  *
  * Why the read load is metered: a reader that loops "until the writers finish" does as
  * many reads as the side lets it, and a read of still-unwritten space of ours answers
@@ -27,7 +28,7 @@
  * sample of the last file's writes `debugfs bmap` gives the physical block whose bytes
  * in the image must carry that stamp.
  *
- *   npx tsx bench/db.ts [--size 1G] [--ops 1000] [--dir DIR] [--no-readme]
+ *   npx tsx bench/db.ts [--size 1G] [--ops 1000] [--rounds 3] [--dir DIR] [--no-readme]
  */
 import { open as fsOpen, rm } from "node:fs/promises";
 import { spawnSync } from "node:child_process";
@@ -48,6 +49,8 @@ const FILE_SIZE = parseSize(arg("size", "1G"));
 const OPS = Number(arg("ops", "1000"));
 const DIR = mkdtempSync(join(arg("dir", tmpdir()), "bench-db-"));
 const README = !args.includes("--no-readme");
+/** Rounds per configuration, each on a fresh file of ours; medians are reported (the machine is shared). */
+const ROUNDS = Number(arg("rounds", "3"));
 const BS = 4096;
 
 /** xorshift: the same offsets for both sides of a configuration. */
@@ -73,7 +76,17 @@ interface Side {
 }
 interface Row {
   prealloc: boolean; io: number; qd: number; readers: number;
-  ours: Side; host: Side; conversions: number; merges: number; writerPasses: number; workerPasses: number; extents: number; ideal: number;
+  ours: Side; host: Side; ratio: number; conversions: number; merges: number; writerPasses: number; workerPasses: number; extents: number; ideal: number;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+/** Per-metric medians over rounds. */
+function medianSide(runs: Side[]): Side {
+  return { ms: median(runs.map((r) => r.ms)), writeIops: median(runs.map((r) => r.writeIops)), mibs: median(runs.map((r) => r.mibs)), reads: runs[0]!.reads, readIops: median(runs.map((r) => r.readIops)) };
 }
 
 /** Stamp pos into the first 8 bytes of buf: the debugfs check finds each write's block by it. */
@@ -147,39 +160,51 @@ async function main(): Promise<void> {
   let n = 0;
   let kept: { name: string; writes: number[] } | undefined;
   for (const c of configs) {
-    const name = `/db${n++}`;
-    const writes = offsets(n * 7919, OPS, c.io);
-    // Ours.
-    const fh = await vol.open(name, "w+", { direct: true });
-    if (c.prealloc) await fh.fallocate(0, FILE_SIZE);
-    else await fh.truncate(FILE_SIZE); // a sparse file of the same size
-    await fh.datasync(); // start clean, as the host file does (untimed)
-    const before = vol.stats().endio as { conversions: number; merges: number; writerPasses: number; workerPasses: number };
-    const ours = await drive(writes, c.qd, c.readers, c.io,
-      async (buf, pos) => void (await fh.write(buf, 0, c.io, pos)),
-      async (buf, pos) => void (await fh.read(buf, 0, c.io, pos)),
-      () => fh.datasync());
-    const after = vol.stats().endio as { conversions: number; merges: number; writerPasses: number; workerPasses: number };
-    const ext = await fh.extents();
-    // Ideal: every maximal run of written slots is one extent; with preallocation every
-    // run of unwritten slots between them is one more.
-    const slots = new Uint8Array(Math.floor(FILE_SIZE / c.io));
-    for (const w of writes) slots[w / c.io] = 1;
-    let ideal = 0;
-    for (let i = 0; i < slots.length; i++) if ((c.prealloc && (i === 0 || slots[i] !== slots[i - 1])) || (!c.prealloc && slots[i] && (i === 0 || !slots[i - 1]))) ideal++;
-    await fh.close();
-    // Host peer: same offsets, same concurrency, same read work, on the preallocated file.
-    const host = await drive(writes, c.qd, c.readers, c.io,
-      async (buf, pos) => void (await hf.write(buf, 0, c.io, pos)),
-      async (buf, pos) => void (await hf.read(buf, 0, c.io, pos)),
-      () => hf.datasync());
-    const d = (k: keyof typeof after) => after[k] - before[k];
-    rows.push({ ...c, ours, host, conversions: d("conversions"), merges: d("merges"), writerPasses: d("writerPasses"), workerPasses: d("workerPasses"), extents: ext.length, ideal });
-    const r = rows[rows.length - 1]!;
-    console.log(`${c.prealloc ? "fallocated" : "holes     "} ${c.io / KiB} KiB qd ${c.qd} readers ${c.readers}: ours ${ours.mibs.toFixed(1)} MiB/s ${ours.readIops.toFixed(0)} reads/s, host ${host.mibs.toFixed(1)} MiB/s ${host.readIops.toFixed(0)} reads/s, ratio ${formatRatio(ours.mibs / host.mibs)}, extents ${r.extents} / ideal ${ideal}`);
-    // The last file stays for the debugfs check.
-    if (c === configs[configs.length - 1]) kept = { name, writes };
-    else await vol.unlink(name);
+    const writes = offsets((n + 1) * 7919, OPS, c.io);
+    const ourRuns: Side[] = [];
+    const hostRuns: Side[] = [];
+    let last: Omit<Row, "prealloc" | "io" | "qd" | "readers" | "ours" | "host" | "ratio"> | undefined;
+    let name = "";
+    for (let round = 0; round < ROUNDS; round++) {
+      name = `/db${n++}`;
+      // Ours, on a fresh file each round.
+      const fh = await vol.open(name, "w+", { direct: true });
+      if (c.prealloc) await fh.fallocate(0, FILE_SIZE);
+      else await fh.truncate(FILE_SIZE); // a sparse file of the same size
+      await fh.datasync(); // start clean, as the host file does (untimed)
+      const before = vol.stats().endio as { conversions: number; merges: number; writerPasses: number; workerPasses: number };
+      ourRuns.push(await drive(writes, c.qd, c.readers, c.io,
+        async (buf, pos) => void (await fh.write(buf, 0, c.io, pos)),
+        async (buf, pos) => void (await fh.read(buf, 0, c.io, pos)),
+        () => fh.datasync()));
+      const after = vol.stats().endio as { conversions: number; merges: number; writerPasses: number; workerPasses: number };
+      const ext = await fh.extents();
+      // Ideal: every maximal run of written slots is one extent; with preallocation every
+      // run of unwritten slots between them is one more.
+      const slots = new Uint8Array(Math.floor(FILE_SIZE / c.io));
+      for (const w of writes) slots[w / c.io] = 1;
+      let ideal = 0;
+      for (let i = 0; i < slots.length; i++) if ((c.prealloc && (i === 0 || slots[i] !== slots[i - 1])) || (!c.prealloc && slots[i] && (i === 0 || !slots[i - 1]))) ideal++;
+      await fh.close();
+      const d = (k: keyof typeof after) => after[k] - before[k];
+      last = { conversions: d("conversions"), merges: d("merges"), writerPasses: d("writerPasses"), workerPasses: d("workerPasses"), extents: ext.length, ideal };
+      // Host peer: same offsets, same concurrency, same read work, on the preallocated file.
+      hostRuns.push(await drive(writes, c.qd, c.readers, c.io,
+        async (buf, pos) => void (await hf.write(buf, 0, c.io, pos)),
+        async (buf, pos) => void (await hf.read(buf, 0, c.io, pos)),
+        () => hf.datasync()));
+      // The very last file stays for the debugfs check.
+      if (c === configs[configs.length - 1] && round === ROUNDS - 1) kept = { name, writes };
+      else {
+        await vol.unlink(name);
+        await vol.sync(); // inodegc frees the blocks in the background: the next fallocate needs them
+      }
+    }
+    const ours = medianSide(ourRuns);
+    const host = medianSide(hostRuns);
+    const ratio = median(ourRuns.map((o, i) => o.mibs / hostRuns[i]!.mibs));
+    rows.push({ ...c, ours, host, ratio, ...last! });
+    console.log(`${c.prealloc ? "fallocated" : "holes     "} ${c.io / KiB} KiB qd ${c.qd} readers ${c.readers}: ours ${ours.mibs.toFixed(1)} MiB/s ${ours.readIops.toFixed(0)} reads/s, host ${host.mibs.toFixed(1)} MiB/s ${host.readIops.toFixed(0)} reads/s, ratio ${formatRatio(ratio)} (rounds ${ourRuns.map((o, i) => (o.mibs / hostRuns[i]!.mibs).toFixed(2)).join(" ")}), extents ${last!.extents} / ideal ${last!.ideal}`);
   }
   await vol.unmount();
   await dev.close();
@@ -205,7 +230,7 @@ async function main(): Promise<void> {
   const header = ["space", "I/O", "QD", "readers", "ours MiB/s", "ours write IOPS", "host MiB/s", "host write IOPS", "ours ÷ host (writes)", "reads", "ours read IOPS", "host read IOPS", "conversions (by writer / worker passes)", "merges", "extents / ideal"];
   const cells = rows.map((r) => [
     r.prealloc ? "fallocated" : "holes", `${r.io / KiB} KiB`, String(r.qd), String(r.readers),
-    r.ours.mibs.toFixed(1), r.ours.writeIops.toFixed(0), r.host.mibs.toFixed(1), r.host.writeIops.toFixed(0), formatRatio(r.ours.mibs / r.host.mibs),
+    r.ours.mibs.toFixed(1), r.ours.writeIops.toFixed(0), r.host.mibs.toFixed(1), r.host.writeIops.toFixed(0), formatRatio(r.ratio),
     String(r.ours.reads), r.readers ? r.ours.readIops.toFixed(0) : "–", r.readers ? r.host.readIops.toFixed(0) : "–",
     `${r.conversions} (${r.writerPasses} / ${r.workerPasses})`, String(r.merges), `${r.extents} / ${r.ideal}`,
   ]);
@@ -215,7 +240,7 @@ async function main(): Promise<void> {
   writeResults("db", { machine: m, fileSize: FILE_SIZE, ops: OPS, loadAvgAtEnd: load, e2fsckClean: fsck.status === 0, debugfsStamps: `${stampsOk}/${sample.length}`, rows });
   if (README) {
     const size = FILE_SIZE >= GiB ? `${FILE_SIZE / GiB} GiB` : `${FILE_SIZE / MiB} MiB`;
-    const body = `${markdownTable(header, cells)}\n\nOne run per row, ${OPS} writes each, on a ${size} file (\`fallocate\` of all of it, or a sparse file of that size). Rows with 0 readers are writes only; otherwise the readers do ${OPS} direct reads in all, one per completed write, each of an already-written range, on both sides alike. Writes are timed to the final \`datasync\`, reads to the last read. "host" is node:fs positional writes/reads (pwrite/pread on libuv's thread pool) on a preallocated host file with the same offsets, concurrency and read work, in the same run; "ours ÷ host" above 1× means we are faster. e2fsck -fn on the image afterwards: ${fsck.status === 0 ? "clean" : "NOT CLEAN"}; debugfs bmap of ${sample.length} sampled writes found their stamped blocks: ${stampsOk}/${sample.length}.\nMeasured ${new Date().toISOString().slice(0, 10)} on ${m.cpu} ×${m.cpus} (load average ${load} at the end: the machine is shared), Linux ${m.kernel}, ${m.node}, image on ${m.tmpdirFs ?? "?"}; commit ${m.commit?.slice(0, 12) ?? "?"}.`;
+    const body = `${markdownTable(header, cells)}\n\nMedian of ${ROUNDS} rounds per row (ratio: median of the per-round ratios), ${OPS} writes each, on a ${size} file (\`fallocate\` of all of it, or a sparse file of that size). Rows with 0 readers are writes only; otherwise the readers do ${OPS} direct reads in all, one per completed write, each of an already-written range, on both sides alike. Writes are timed to the final \`datasync\`, reads to the last read. "host" is node:fs positional writes/reads (pwrite/pread on libuv's thread pool) on a preallocated host file with the same offsets, concurrency and read work, in the same run; "ours ÷ host" above 1× means we are faster. e2fsck -fn on the image afterwards: ${fsck.status === 0 ? "clean" : "NOT CLEAN"}; debugfs bmap of ${sample.length} sampled writes found their stamped blocks: ${stampsOk}/${sample.length}.\nMeasured ${new Date().toISOString().slice(0, 10)} on ${m.cpu} ×${m.cpus} (load average ${load} at the end: the machine is shared), Linux ${m.kernel}, ${m.node}, image on ${m.tmpdirFs ?? "?"}; commit ${m.commit?.slice(0, 12) ?? "?"}.`;
     renderIntoReadme("db", body);
   }
   await rm(DIR, { recursive: true, force: true });
