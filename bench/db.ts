@@ -73,6 +73,11 @@ interface Side {
   /** Reads done (the same count on both sides) and their rate over the readers' span. */
   reads: number;
   readIops: number;
+  /**
+   * Process CPU time (all threads: main, libuv pool, GC) per write over the write span,
+   * in µs. Unlike throughput, this barely depends on how busy the shared machine is.
+   */
+  cpuUs: number;
 }
 interface Row {
   prealloc: boolean; io: number; qd: number; readers: number;
@@ -86,7 +91,7 @@ function median(xs: number[]): number {
 
 /** Per-metric medians over rounds. */
 function medianSide(runs: Side[]): Side {
-  return { ms: median(runs.map((r) => r.ms)), writeIops: median(runs.map((r) => r.writeIops)), mibs: median(runs.map((r) => r.mibs)), reads: runs[0]!.reads, readIops: median(runs.map((r) => r.readIops)) };
+  return { ms: median(runs.map((r) => r.ms)), writeIops: median(runs.map((r) => r.writeIops)), mibs: median(runs.map((r) => r.mibs)), reads: runs[0]!.reads, readIops: median(runs.map((r) => r.readIops)), cpuUs: median(runs.map((r) => r.cpuUs)) };
 }
 
 /** Stamp pos into the first 8 bytes of buf: the debugfs check finds each write's block by it. */
@@ -108,6 +113,7 @@ async function drive(writes: number[], qd: number, readers: number, io: number, 
   let x = 0x9e3779b9;
   const t0 = now();
   let readEnd = t0;
+  const cpu0 = process.cpuUsage();
   const readerLoops = Array.from({ length: readers }, async () => {
     const buf = new Uint8Array(io);
     while (issued < total) {
@@ -134,9 +140,10 @@ async function drive(writes: number[], qd: number, readers: number, io: number, 
   }));
   await sync();
   const ms = now() - t0;
+  const cpu = process.cpuUsage(cpu0);
   await Promise.all(readerLoops);
   const rms = readEnd - t0;
-  return { ms, writeIops: (writes.length / ms) * 1000, mibs: (writes.length * io) / MiB / (ms / 1000), reads: total, readIops: total ? (total / rms) * 1000 : 0 };
+  return { ms, writeIops: (writes.length / ms) * 1000, mibs: (writes.length * io) / MiB / (ms / 1000), reads: total, readIops: total ? (total / rms) * 1000 : 0, cpuUs: (cpu.user + cpu.system) / writes.length };
 }
 
 async function main(): Promise<void> {
@@ -227,10 +234,11 @@ async function main(): Promise<void> {
   await img.close();
   if (stampsOk !== sample.length) valid = false;
 
-  const header = ["space", "I/O", "QD", "readers", "ours MiB/s", "ours write IOPS", "host MiB/s", "host write IOPS", "ours ÷ host (writes)", "reads", "ours read IOPS", "host read IOPS", "conversions (by writer / worker passes)", "merges", "extents / ideal"];
+  const header = ["space", "I/O", "QD", "readers", "ours MiB/s", "ours write IOPS", "host MiB/s", "host write IOPS", "ours ÷ host (writes)", "CPU µs/write ours / host", "reads", "ours read IOPS", "host read IOPS", "conversions (by writer / worker passes)", "merges", "extents / ideal"];
   const cells = rows.map((r) => [
     r.prealloc ? "fallocated" : "holes", `${r.io / KiB} KiB`, String(r.qd), String(r.readers),
     r.ours.mibs.toFixed(1), r.ours.writeIops.toFixed(0), r.host.mibs.toFixed(1), r.host.writeIops.toFixed(0), formatRatio(r.ratio),
+    `${r.ours.cpuUs.toFixed(0)} / ${r.host.cpuUs.toFixed(0)}`,
     String(r.ours.reads), r.readers ? r.ours.readIops.toFixed(0) : "–", r.readers ? r.host.readIops.toFixed(0) : "–",
     `${r.conversions} (${r.writerPasses} / ${r.workerPasses})`, String(r.merges), `${r.extents} / ${r.ideal}`,
   ]);
@@ -240,7 +248,7 @@ async function main(): Promise<void> {
   writeResults("db", { machine: m, fileSize: FILE_SIZE, ops: OPS, loadAvgAtEnd: load, e2fsckClean: fsck.status === 0, debugfsStamps: `${stampsOk}/${sample.length}`, rows });
   if (README) {
     const size = FILE_SIZE >= GiB ? `${FILE_SIZE / GiB} GiB` : `${FILE_SIZE / MiB} MiB`;
-    const body = `${markdownTable(header, cells)}\n\nMedian of ${ROUNDS} rounds per row (ratio: median of the per-round ratios), ${OPS} writes each, on a ${size} file (\`fallocate\` of all of it, or a sparse file of that size). Rows with 0 readers are writes only; otherwise the readers do ${OPS} direct reads in all, one per completed write, each of an already-written range, on both sides alike. Writes are timed to the final \`datasync\`, reads to the last read. "host" is node:fs positional writes/reads (pwrite/pread on libuv's thread pool) on a preallocated host file with the same offsets, concurrency and read work, in the same run; "ours ÷ host" above 1× means we are faster. e2fsck -fn on the image afterwards: ${fsck.status === 0 ? "clean" : "NOT CLEAN"}; debugfs bmap of ${sample.length} sampled writes found their stamped blocks: ${stampsOk}/${sample.length}.\nMeasured ${new Date().toISOString().slice(0, 10)} on ${m.cpu} ×${m.cpus} (load average ${load} at the end: the machine is shared), Linux ${m.kernel}, ${m.node}, image on ${m.tmpdirFs ?? "?"}; commit ${m.commit?.slice(0, 12) ?? "?"}.`;
+    const body = `${markdownTable(header, cells)}\n\nMedian of ${ROUNDS} rounds per row (ratio: median of the per-round ratios), ${OPS} writes each, on a ${size} file (\`fallocate\` of all of it, or a sparse file of that size). Rows with 0 readers are writes only; otherwise the readers do ${OPS} direct reads in all, one per completed write, each of an already-written range, on both sides alike. Writes are timed to the final \`datasync\`, reads to the last read. "host" is node:fs positional writes/reads (pwrite/pread on libuv's thread pool) on a preallocated host file with the same offsets, concurrency and read work, in the same run; "ours ÷ host" above 1× means we are faster. "CPU µs/write": process CPU time (every thread) per write during the write span — the load-independent cost, including the readers' reads in rows that have them. e2fsck -fn on the image afterwards: ${fsck.status === 0 ? "clean" : "NOT CLEAN"}; debugfs bmap of ${sample.length} sampled writes found their stamped blocks: ${stampsOk}/${sample.length}.\nMeasured ${new Date().toISOString().slice(0, 10)} on ${m.cpu} ×${m.cpus} (load average ${load} at the end: the machine is shared), Linux ${m.kernel}, ${m.node}, image on ${m.tmpdirFs ?? "?"}; commit ${m.commit?.slice(0, 12) ?? "?"}.`;
     renderIntoReadme("db", body);
   }
   await rm(DIR, { recursive: true, force: true });
