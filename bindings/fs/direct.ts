@@ -10,10 +10,11 @@
  *      unwritten (new or fallocated) — written extents are plain overwrites;
  *   2. without any lock: sends the data, split into requests of at most MAX_BIO bytes,
  *      all of one extent sharing its IoEnd, and drops its submitter references;
- *   3. waits for the device, then for the conversions the completion worker makes (under
- *      metaLock, merging with neighbours); the IoEnd also carries the new i_size of an
- *      extending write, applied in the conversion's transaction — the size never covers
- *      blocks that are not yet converted.
+ *   3. waits for the device, then converts (under metaLock, merging with neighbours) the
+ *      inode's completed IoEnds itself — EndIo.convertOwn; the worker only gets those no
+ *      writer waits for — and resolves once they are converted and the inode saved; the
+ *      IoEnd also carries the new i_size of an extending write, applied in the
+ *      conversion's transaction — the size never covers blocks not yet converted.
  * Because the lock is held only for step 1, concurrent direct writes to different ranges
  * of one file overlap their device I/O.
  *
@@ -42,6 +43,8 @@ interface Segment {
   lblk: number;
   phys: number;
   len: number;
+  /** Already written: a plain device write, no IoEnd, nothing to convert. */
+  overwrite: boolean;
   /** Unwritten (new or fallocated): goes through an IoEnd and is converted at completion. */
   io?: IoEnd;
 }
@@ -71,28 +74,48 @@ export async function directWrite(vol: Volume, ino: number, path: string, data: 
   try {
     await vol.metaLock.run(async () => {
       const h = new CacheHandle(vol.cache);
-      const s = await WState.load(vol, ino);
+      // The saved inode answers the map; a WState (decoded fields, own i_block copy) is
+      // built only when something changes up front — write-back, holes, the times.
+      const inode = await vol.inodes.get(ino);
+      let s: WState | undefined;
+      const state = async (): Promise<WState> => (s ??= await WState.load(vol, ino));
+      // Whether this transaction changed the inode. Writing into fallocated space changes
+      // nothing until conversion, so the times go with the conversion (IoEnd.touch) and the
+      // inode is not saved twice per write.
+      let changed = false;
       try {
-        if (vol.fileData.hasPending(ino)) await vol.fileData.writeback(h, s);
-        await allocUnwritten(vol, h, s, first, n);
+        if (vol.fileData.hasPending(ino)) {
+          await vol.fileData.writeback(h, await state());
+          changed = true;
+        }
+        // One walk of the map per run: fallocated space (the database case) costs a single
+        // lookup; only holes go through allocUnwritten, whose new extents become segments.
         for (let l = first; l < first + n; ) {
-          const m = await vol.mapper.map(s.asInode(), l, first + n - l);
+          const m = await vol.mapper.map(s ? s.asInode() : inode, l, first + n - l);
           const len = Math.min(m.len, first + n - l);
-          if (m.phys < 0) throw new FsError("EIO", `inode ${ino}: block ${l} unmapped after allocation`, { syscall: "write", path });
-          const seg: Segment = { lblk: l, phys: m.phys, len };
-          if (m.unwritten) seg.io = endio.begin(ino, l, m.phys, len, { sizeTo: end, waited: true });
-          segs.push(seg);
+          if (m.phys < 0) {
+            changed = true;
+            await allocUnwritten(vol, h, await state(), l, len, (lb, phys, ln) => segs.push({ lblk: lb, phys, len: ln, overwrite: false }));
+          } else segs.push({ lblk: l, phys: m.phys, len, overwrite: !m.unwritten });
           l += len;
         }
-        const t = nowTime();
-        s.fields.mtime = t;
-        s.fields.ctime = t;
-        await s.save(vol, h);
+        // Without an IoEnd (only overwrites of written blocks) nothing saves the inode later.
+        const touchLater = !changed && segs.some((x) => !x.overwrite);
+        for (const seg of segs) {
+          if (!seg.overwrite) seg.io = endio.begin(ino, seg.lblk, seg.phys, seg.len, { sizeTo: end, waited: true, touch: touchLater });
+        }
+        if (!touchLater) {
+          const st = await state();
+          const t = nowTime();
+          st.fields.mtime = t;
+          st.fields.ctime = t;
+          await st.save(vol, h);
+        }
         endio.dioBegin(ino);
         counted = true;
       } catch (e) {
         // Extents allocated before the failure (ENOSPC) stay mapped, unwritten: save them.
-        await s.save(vol, h).catch(() => {});
+        if (s) await s.save(vol, h).catch(() => {});
         throw e;
       } finally {
         await h.stop();
@@ -102,7 +125,7 @@ export async function directWrite(vol: Volume, ino: number, path: string, data: 
     const requests: Promise<unknown>[] = [];
     let overwriteError: unknown;
     for (const seg of segs) {
-      for (let b = 0; b < seg.len; b++) await vol.cache.invalidate(seg.phys + b).catch(() => false);
+      await vol.cache.invalidateRange(seg.phys, seg.len).catch(() => {});
       const src = data.subarray((seg.lblk - first) * bs, (seg.lblk - first + seg.len) * bs);
       for (let off = 0; off < src.length; off += MAX_BIO) {
         const piece = src.subarray(off, Math.min(src.length, off + MAX_BIO));
@@ -113,19 +136,23 @@ export async function directWrite(vol: Volume, ino: number, path: string, data: 
       if (seg.io) endio.put(seg.io);
     }
     await Promise.all(requests);
-    for (const seg of segs) if (!seg.io) for (let b = 0; b < seg.len; b++) await vol.cache.invalidate(seg.phys + b).catch(() => false);
+    for (const seg of segs) if (!seg.io) await vol.cache.invalidateRange(seg.phys, seg.len).catch(() => {});
     endio.dioEnd(ino);
     counted = false;
-    // Step 3: conversions (the worker runs them under metaLock).
-    const outcomes = await Promise.allSettled(segs.filter((x) => x.io).map((x) => x.io!.done));
+    // Step 3: conversions. We are past the device callbacks, in our own context, and would
+    // only wait for the worker: convert this inode's completed IoEnds ourselves (under
+    // metaLock; concurrent writers batch, see EndIo.convertOwn). Failed ones are settled.
+    const ios = segs.filter((x) => x.io).map((x) => x.io!);
+    await endio.convertOwn(ino, ios);
+    const outcomes = await Promise.allSettled(ios.map((x) => x.done));
     const failed = outcomes.find((o) => o.status === "rejected") as PromiseRejectedResult | undefined;
     const err = overwriteError ?? failed?.reason;
     if (err !== undefined) {
       throw err instanceof FsError && err.code === "EIO" ? new FsError("EIO", err.message, { syscall: "write", path }) : new FsError("EIO", `direct write failed: ${err instanceof Error ? err.message : String(err)}`, { syscall: "write", path });
     }
-    // An extending write made only of overwrites (no IoEnd carried the size) sets it here.
-    const inode = await vol.inodes.get(ino);
-    if (inode.size < end) {
+    // An extending write whose tail was an overwrite (no IoEnd carried the size) sets it here.
+    const tail = segs[segs.length - 1];
+    if (tail && !tail.io && (await vol.inodes.get(ino)).size < end) {
       await vol.metaLock.run(async () => {
         const h = new CacheHandle(vol.cache);
         try {

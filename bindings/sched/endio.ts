@@ -20,14 +20,18 @@
  * fsync. An IoEnd of zero length, or a failed one, is released without converting.
  *
  * Locking: conversion changes the extent tree, so it runs under the volume's metaLock in
- * one CacheHandle transaction per inode. The queue has two consumers, both holding
+ * one CacheHandle transaction per inode. The queue has three consumers, all holding
  * metaLock: the worker (takes metaLock itself, converts everything queued, merges each
- * converted range with its written neighbours through ExtentTree.convert), and a metaLock
- * holder that needs one inode's conversions now — write-back and fsync call
- * convertInode(h, s, tree) with the WState they are already changing, because the worker
- * cannot get the lock they hold, and converting through a second WState of the same inode
- * would be overwritten by theirs. No IoEnd is ever converted twice: whoever converts it
- * first removes it from the queue.
+ * converted range with its written neighbours through ExtentTree.convert); a direct writer
+ * whose own requests just completed (convertOwn: it is waiting anyway, so it converts its
+ * inode's queue itself rather than pay a macrotask hop and a worker pass per write — it
+ * runs in the writer's async context, after the device promise settled, never inside the
+ * device callback); and a metaLock holder that needs one inode's conversions now —
+ * write-back and fsync call convertInode(h, s, tree) with the WState they are already
+ * changing, because the worker cannot get the lock they hold, and converting through a
+ * second WState of the same inode would be overwritten by theirs. No IoEnd is ever
+ * converted twice: whoever converts it first removes it from the queue. The worker and
+ * convertOwn settle `done` only after the inode is saved.
  *
  * Lifecycle (BackgroundService): start() lets the worker run; flush() waits until nothing
  * is in flight and the queue is empty (while running); stop() waits for a pass in progress
@@ -40,7 +44,7 @@ import type { BackgroundService } from "../fs/background.ts";
 import type { Handle } from "../journal/handle.ts";
 import { CacheHandle } from "../journal/handle.ts";
 import type { Volume } from "../fs/volume.ts";
-import { WState } from "../fs/wstate.ts";
+import { WState, nowTime } from "../fs/wstate.ts";
 import type { ExtentTree } from "../fs/extent_tree.ts";
 
 /** One extent being written: logical [lblk, lblk+len) of inode ino at physical phys. */
@@ -53,6 +57,8 @@ export class IoEnd {
   readonly sizeTo: number;
   /** Someone awaits `done` (a direct writer); otherwise errors go to the inode's fsync. */
   readonly waited: boolean;
+  /** Set mtime/ctime in the conversion's transaction (a direct write that saved nothing up front). */
+  readonly touch: boolean;
   /** References held (submitter + device requests in flight). */
   refs = 1;
   /** Device requests that carried part of this extent. */
@@ -63,13 +69,14 @@ export class IoEnd {
   resolve!: () => void;
   reject!: (e: unknown) => void;
 
-  constructor(ino: number, lblk: number, phys: number, len: number, sizeTo: number, waited: boolean) {
+  constructor(ino: number, lblk: number, phys: number, len: number, sizeTo: number, waited: boolean, touch = false) {
     this.ino = ino;
     this.lblk = lblk;
     this.phys = phys;
     this.len = len;
     this.sizeTo = sizeTo;
     this.waited = waited;
+    this.touch = touch;
     this.done = new Promise<void>((res, rej) => {
       this.resolve = res;
       this.reject = rej;
@@ -92,6 +99,8 @@ export interface EndIoStats {
   merges: number;
   failures: number;
   workerPasses: number;
+  /** Conversion passes run by direct writers themselves (convertOwn), skipping the worker. */
+  writerPasses: number;
 }
 
 /** Per-inode bookkeeping: IoEnds not yet finished, waiters, the error fsync must report. */
@@ -111,8 +120,9 @@ export class EndIo implements BackgroundService {
   private running = false;
   private scheduled = false;
   private pass: Promise<void> | undefined;
+  private readonly writerRuns = new Set<Promise<void>>();
   private idleWaiters: (() => void)[] = [];
-  private readonly counters = { ioEnds: 0, bios: 0, conversions: 0, blocksConverted: 0, merges: 0, failures: 0, workerPasses: 0 };
+  private readonly counters = { ioEnds: 0, bios: 0, conversions: 0, blocksConverted: 0, merges: 0, failures: 0, workerPasses: 0, writerPasses: 0 };
 
   /** MountOptions.dioreadNolock: buffered write-back maps new blocks unwritten and converts at completion. */
   readonly dioreadNolock: boolean;
@@ -126,8 +136,8 @@ export class EndIo implements BackgroundService {
   //    truncate, which wait for the inode's IoEnds under metaLock, see it) ────────────
 
   /** Start an IoEnd for [lblk, lblk+len) → phys of ino; the caller holds the submitter reference. */
-  begin(ino: number, lblk: number, phys: number, len: number, opts: { sizeTo?: number; waited?: boolean } = {}): IoEnd {
-    const io = new IoEnd(ino, lblk, phys, len, opts.sizeTo ?? 0, opts.waited ?? false);
+  begin(ino: number, lblk: number, phys: number, len: number, opts: { sizeTo?: number; waited?: boolean; touch?: boolean } = {}): IoEnd {
+    const io = new IoEnd(ino, lblk, phys, len, opts.sizeTo ?? 0, opts.waited ?? false, opts.touch ?? false);
     this.live.add(io);
     this.inode(ino).open++;
     this.counters.ioEnds++;
@@ -217,12 +227,74 @@ export class EndIo implements BackgroundService {
    * caller's transaction. Caller holds metaLock and will save s. Returns blocks converted.
    */
   async convertInode(h: Handle, s: WState, tree: ExtentTree): Promise<number> {
-    const mine = this.queue.filter((io) => io.ino === s.ino);
+    const mine = this.take(s.ino);
     if (mine.length === 0) return 0;
-    this.queue = this.queue.filter((io) => io.ino !== s.ino);
-    return this.convertList(h, s, tree, mine);
+    const n = await this.convertList(h, s, tree, mine);
+    for (const io of mine) this.finish(io, undefined);
+    return n;
   }
 
+  /**
+   * The direct writer's shortcut past the worker: once its own requests completed, the
+   * writer (in its own async context, never a device callback) converts its inode's
+   * queued IoEnds itself instead of waiting for a macrotask hop and a worker pass. Takes
+   * metaLock; converts nothing if the worker or another writer already took `mine`
+   * (whoever comes first converts everything queued for the inode, so concurrent writers
+   * batch), or while the service is stopped (then the worker does it after start()).
+   * Caller: directWrite, holding no lock. Settles mine's `done` (or leaves it to others).
+   */
+  async convertOwn(ino: number, mine: IoEnd[]): Promise<void> {
+    if (!this.running || !mine.some((io) => this.queue.includes(io))) return;
+    const run = this.vol.metaLock.run(async () => {
+      if (!this.running) return;
+      const list = this.take(ino);
+      if (list.length === 0) return;
+      this.counters.writerPasses++;
+      await this.convertSaved(ino, list);
+    });
+    // stop() waits for these as it waits for a worker pass.
+    this.writerRuns.add(run);
+    try {
+      await run;
+    } finally {
+      this.writerRuns.delete(run);
+    }
+  }
+
+  /** Remove and return the queued IoEnds of ino. Caller holds metaLock. */
+  private take(ino: number): IoEnd[] {
+    const mine: IoEnd[] = [];
+    const rest: IoEnd[] = [];
+    for (const io of this.queue) (io.ino === ino ? mine : rest).push(io);
+    if (mine.length) this.queue = rest;
+    return mine;
+  }
+
+  /**
+   * Convert list (all of ino) in a transaction of its own and settle every IoEnd only
+   * after the inode is saved: a writer resumed by `done` must find the new root and size
+   * in the inode, not just in a WState still being saved. Caller holds metaLock.
+   */
+  private async convertSaved(ino: number, list: IoEnd[]): Promise<void> {
+    let err: unknown;
+    const h = new CacheHandle(this.vol.cache);
+    try {
+      const s = await WState.load(this.vol, ino);
+      await this.convertList(h, s, this.vol.writeParts.tree(s), list);
+      await s.save(this.vol, h);
+    } catch (e) {
+      err = e;
+    }
+    try {
+      await h.stop();
+    } catch (e) {
+      err ??= e;
+    }
+    // finish() ignores IoEnds already settled (convertList fails the rest itself).
+    for (const io of list) this.finish(io, err);
+  }
+
+  /** Convert list's ranges through tree; on failure finishes them all with the error. Caller settles on success. */
   private async convertList(h: Handle, s: WState, tree: ExtentTree, list: IoEnd[]): Promise<number> {
     const bs = this.vol.blockSize;
     const alloc = this.vol.writeParts.alloc;
@@ -234,8 +306,8 @@ export class EndIo implements BackgroundService {
       try {
         // Any cached copy of these blocks predates the data just written (a reader may have
         // pulled the old contents in while they belonged to another file): drop it before
-        // the extent becomes readable.
-        for (let b = 0; b < io.len; b++) await this.vol.cache.invalidate(io.phys + b).catch(() => false);
+        // the extent becomes readable. Uncached blocks (nearly all) cost no await.
+        await this.vol.cache.invalidateRange(io.phys, io.len).catch(() => {});
         const before = tree.stats.merges;
         const n = await tree.convert(h, alloc, io.lblk, io.len, false);
         this.counters.merges += tree.stats.merges - before;
@@ -243,13 +315,17 @@ export class EndIo implements BackgroundService {
         this.counters.blocksConverted += n;
         total += n;
         if (io.sizeTo > s.fields.size) s.fields.size = Math.min(io.sizeTo, (io.lblk + io.len) * bs);
+        if (io.touch) {
+          const t = nowTime();
+          s.fields.mtime = t;
+          s.fields.ctime = t;
+        }
       } catch (e) {
         // The rest stay unconverted (unwritten: zeros), and everyone waiting hears why.
         for (const rest of list.slice(i)) this.finish(rest, e);
         throw e;
       }
     }
-    for (const io of list) this.finish(io, undefined);
     return total;
   }
 
@@ -287,9 +363,12 @@ export class EndIo implements BackgroundService {
 
   private async runPass(): Promise<void> {
     if (!this.running || this.queue.length === 0) return;
-    this.counters.workerPasses++;
     await this.vol.metaLock.run(async () => {
+      // Writers converting their own completions (convertOwn) may have emptied the queue
+      // while this pass waited for the lock.
       const batch = this.queue;
+      if (batch.length === 0) return;
+      this.counters.workerPasses++;
       this.queue = [];
       const byIno = new Map<number, IoEnd[]>();
       for (const io of batch) {
@@ -297,18 +376,7 @@ export class EndIo implements BackgroundService {
         if (l) l.push(io);
         else byIno.set(io.ino, [io]);
       }
-      for (const [ino, list] of byIno) {
-        const h = new CacheHandle(this.vol.cache);
-        try {
-          const s = await WState.load(this.vol, ino);
-          await this.convertList(h, s, this.vol.writeParts.tree(s), list);
-          await s.save(this.vol, h);
-        } catch (e) {
-          for (const io of list) this.finish(io, e);
-        } finally {
-          await h.stop();
-        }
-      }
+      for (const [ino, list] of byIno) await this.convertSaved(ino, list);
     });
   }
 
@@ -334,10 +402,11 @@ export class EndIo implements BackgroundService {
     }
   }
 
-  /** Stop the worker after the pass in progress; later completions stay queued. */
+  /** Stop the worker after the pass (and writers' convertOwn) in progress; later completions stay queued. */
   async stop(): Promise<void> {
     this.running = false;
     await this.pass?.catch(() => {});
+    await Promise.allSettled([...this.writerRuns]);
   }
 
   stats(): EndIoStats {

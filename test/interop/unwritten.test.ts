@@ -286,6 +286,35 @@ describe("direct I/O and completion conversion", () => {
     expect((await debugfsCat(img, "/big")).equals(Buffer.from(fillBlocks(0, 1024, 1)))).toBe(true);
   });
 
+  it("a write into fallocated space is converted by its own writer, and still sets mtime (debugfs)", async () => {
+    const mem = new MemoryDevice(32 << 20);
+    await mkfs(mem, { blockSize: BS });
+    const vol = await mount(mem);
+    const fh = await vol.open("/pre", "w+", { direct: true });
+    await fh.fallocate(0, 1 << 20);
+    // An old mtime, so that a write which forgot to set it shows in debugfs.
+    await vol.utimes("/pre", 946684800, 946684800);
+    const before = vol.stats().endio as { conversions: number; workerPasses: number; writerPasses: number };
+    await Promise.all([0, 8, 16, 24].map((b) => fh.write(fillBlocks(b, 4, 3), 0, 4 * BS, b * BS)));
+    const after = vol.stats().endio as { conversions: number; workerPasses: number; writerPasses: number; inFlight: number };
+    expect(after.conversions - before.conversions).toBe(4);
+    expect(after.writerPasses - before.writerPasses).toBeGreaterThan(0);
+    expect(after.workerPasses - before.workerPasses).toBe(0);
+    expect(after.inFlight).toBe(0);
+    await fh.close();
+    await vol.unmount();
+    const img = await fsckClean(mem);
+    const stat = await debugfsStat(img, "/pre");
+    const mtime = /mtime: 0x([0-9a-f]+)/.exec(stat);
+    expect(mtime, stat).not.toBeNull();
+    expect(parseInt(mtime![1]!, 16)).toBeGreaterThan(946684800 + 86400);
+    const written = (await debugfsExtents(img, "/pre")).filter((e) => !e.uninit).map((e) => [e.lblk, e.len]);
+    expect(written).toEqual([[0, 4], [8, 4], [16, 4], [24, 4]]);
+    const bytes = await debugfsCat(img, "/pre");
+    for (const b of [0, 8, 16, 24]) expect(bytes.subarray(b * BS, (b + 4) * BS).equals(Buffer.from(fillBlocks(b, 4, 3)))).toBe(true);
+    expect(bytes.subarray(4 * BS, 8 * BS).every((x) => x === 0)).toBe(true);
+  });
+
   it("rejects unaligned direct I/O with EINVAL", async () => {
     const mem = new MemoryDevice(8 << 20);
     await mkfs(mem, { blockSize: BS });
