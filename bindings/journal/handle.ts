@@ -32,6 +32,8 @@ export interface Handle {
   release(ref: BlockRef): void;
   /** End the atomic update: every pin is released. */
   stop(): Promise<void>;
+  /** Run fn at stop(), after the pins are released (readers' tree sequences, treeseq.ts). */
+  onStop(fn: () => void): void;
 }
 
 /** Allocates and frees blocks on behalf of a handle (implemented by the block allocator). */
@@ -50,6 +52,7 @@ export class CacheHandle implements Handle {
   private readonly cache: BlockCache;
   private readonly pins = new Map<number, BlockRef>();
   private stopped = false;
+  private readonly stopHooks: (() => void)[] = [];
 
   constructor(cache: BlockCache) {
     this.cache = cache;
@@ -101,5 +104,11 @@ export class CacheHandle implements Handle {
     this.stopped = true;
     for (const ref of this.pins.values()) this.cache.release(ref);
     this.pins.clear();
+    for (const fn of this.stopHooks.splice(0)) fn();
+  }
+
+  onStop(fn: () => void): void {
+    this.live();
+    this.stopHooks.push(fn);
   }
 }
