@@ -28,9 +28,12 @@ export class Namei {
     this.vol = vol;
   }
 
-  /** The inode a path names; followLast: also follow a symlink in the last component. */
-  async resolve(path: string, followLast: boolean, syscall = "lstat"): Promise<Inode> {
-    return (await this.walk(path, followLast, syscall)).inode;
+  /**
+   * The inode a path names; followLast: also follow a symlink in the last component.
+   * locked: the caller holds metaLock (symlink targets are then read without waiting).
+   */
+  async resolve(path: string, followLast: boolean, syscall = "lstat", locked = false): Promise<Inode> {
+    return (await this.walk(path, followLast, syscall, locked)).inode;
   }
 
   /** The canonical absolute path (every symlink resolved, no '.' or '..'). */
@@ -39,8 +42,8 @@ export class Namei {
     return "/" + names.join("/");
   }
 
-  /** A symlink's target bytes. */
-  async linkTarget(inode: Inode): Promise<Uint8Array> {
+  /** A symlink's target bytes. locked: the caller holds metaLock (see readInodeData). */
+  async linkTarget(inode: Inode, locked = false): Promise<Uint8Array> {
     const size = inode.size;
     if (size === 0 || size >= PATH_MAX) {
       throw new FsError("EFSCORRUPTED", `symlink inode ${inode.ino} has a bad target length ${size}`, { syscall: "readlink" });
@@ -48,14 +51,14 @@ export class Namei {
     // A short target lives in the inode's block map itself ("fast" symlink).
     const target = size < 60 && !this.vol.inodeHasInlineData(inode)
       ? inode.iblock.slice(0, size)
-      : await readInodeData(this.vol, inode, 0, size);
+      : await readInodeData(this.vol, inode, 0, size, undefined, 0, locked);
     if (target.length !== size || target.includes(0)) {
       throw new FsError("EFSCORRUPTED", `symlink inode ${inode.ino} has a malformed target`, { syscall: "readlink" });
     }
     return target;
   }
 
-  private async walk(path: string, followLast: boolean, syscall: string): Promise<{ inode: Inode; names: string[] }> {
+  private async walk(path: string, followLast: boolean, syscall: string, locked = false): Promise<{ inode: Inode; names: string[] }> {
     if (path.length === 0) throw new FsError("ENOENT", "no such file or directory", { syscall, path });
     if (path.includes("\0")) throw new FsError("EINVAL", "path contains a NUL byte", { syscall, path });
     if (utf8.encode(path).length >= PATH_MAX) throw new FsError("ENAMETOOLONG", "path too long", { syscall, path });
@@ -90,7 +93,7 @@ export class Namei {
       const last = pending.every((c) => c === "" || c === ".");
       if (child.isSymlink && (!last || followLast || wantDir)) {
         if (++hops > MAX_SYMLINK_HOPS) throw new FsError("ELOOP", "too many levels of symbolic links", { syscall, path });
-        const target = new TextDecoder().decode(await this.linkTarget(child));
+        const target = new TextDecoder().decode(await this.linkTarget(child, locked));
         if (target.startsWith("/")) {
           cur = await vol.inodes.get(ROOT_INO);
           names.length = 0;
