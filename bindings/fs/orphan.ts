@@ -38,6 +38,7 @@ import { FsError } from "./errors.ts";
 import { CacheHandle, type Handle } from "../journal/handle.ts";
 import type { Volume } from "./volume.ts";
 import { WState } from "./wstate.ts";
+import { quiesceForFree } from "./treeseq.ts";
 
 const S_IFMT = 0o170000;
 const S_IFLNK = 0o120000;
@@ -188,6 +189,8 @@ export async function inactivate(vol: Volume, ino: number, o: InactivateOptions 
         // With links, only the blocks past i_size go (the kernel's truncate-orphan case).
         const keepBlocks = linked ? Math.ceil(s.fields.size / bs) : 0;
         if (!isFastSymlink(s)) {
+          // Requests of a direct write whose last handle closed under it land first.
+          await quiesceForFree(vol, h, s);
           starts ??= (await extentStarts(vol, s)).filter((l) => l >= keepBlocks);
           if (starts.length > batch) {
             const from = starts[starts.length - batch]!;

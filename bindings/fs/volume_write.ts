@@ -11,6 +11,7 @@ import { FsError } from "./errors.ts";
 import { CacheHandle, type Handle } from "../journal/handle.ts";
 import type { Volume } from "./volume.ts";
 import { WState, nowTime } from "./wstate.ts";
+import { quiesceForFree } from "./treeseq.ts";
 
 const S_IFDIR = 0o040000;
 const S_IFREG = 0o100000;
@@ -201,7 +202,7 @@ export class VolumeWriter {
       if (there) throw new FsError("EEXIST", "file already exists", { syscall: "open", path });
       return this.vol.ops.create(h, path, { mode: S_IFREG | (mode & 0o7777 & ~this.vol.umask) }, "open");
     }
-    const inode = await this.vol.namei.resolve(path, true, "open").catch((e) => {
+    const inode = await this.vol.namei.resolve(path, true, "open", true).catch((e) => {
       if (e instanceof FsError && e.code === "ENOENT") return undefined;
       throw e;
     });
@@ -311,10 +312,12 @@ export class VolumeWriter {
     checkPath(path, "open");
     if (!Number.isSafeInteger(len) || len < 0) throw new FsError("EINVAL", `bad length ${len}`, { syscall: "truncate", path });
     return this.txn("open", path, async (h) => {
-      const inode = await this.vol.namei.resolve(path, true, "open");
+      const inode = await this.vol.namei.resolve(path, true, "open", true);
       if (inode.isDir) throw new FsError("EISDIR", "illegal operation on a directory", { syscall: "truncate", path });
       const s = await WState.load(this.vol, inode.ino);
       await this.vol.fileData.writeback(h, s);
+      // Direct I/O of another handle may be in flight: none may land on a freed block.
+      await quiesceForFree(this.vol, h, s);
       await this.vol.fileData.truncate(h, s, len);
       const t = nowTime();
       s.fields.mtime = t;
