@@ -23,9 +23,9 @@
  * buffer; holes and unwritten extents are zeros. Since conversion happens only after the
  * data landed, a reader sees zeros or the written data — never the previous owner's
  * bytes; and since the pass is redone when the map changed before its reads completed, a
- * block punched out and reallocated to another file meanwhile is never returned. Both
- * directions count as the inode's direct I/O (EndIo.dioBegin) so that punch and truncate
- * wait for them (a read only while a pass runs).
+ * block punched out and reallocated to another file meanwhile is never returned. Writes
+ * count as the inode's direct I/O (EndIo.dioBegin) so that punch and truncate wait for
+ * them; reads need not (the retry covers them) and so never hold a writer up.
  *
  * Alignment: the buffer offset, the length and the file position must be multiples of the
  * block size (EINVAL otherwise), like O_DIRECT on Linux.
@@ -171,19 +171,12 @@ export async function directRead(vol: Volume, ino: number, path: string, out: Ui
       }
     });
   }
-  const endio = vol.readOnly ? undefined : endioOf(vol);
   const inode = await vol.inodes.get(ino);
   // One pass per tree-sequence attempt (treeseq.ts): redone if the map changed before its
-  // device reads completed. Counted as direct I/O only while it runs, never while it waits
-  // for a writer or metaLock — a writer holding metaLock may be waiting for the count.
-  return treeSeqOf(vol).stable(vol, inode, false, async (cur) => {
-    endio?.dioBegin(ino);
-    try {
-      return await directReadOnce(vol, cur, out, pos);
-    } finally {
-      endio?.dioEnd(ino);
-    }
-  });
+  // device reads completed. Not counted as the inode's direct I/O: punch and truncate need
+  // not wait for readers (a pass that raced them is redone), and a stream of overlapping
+  // reads could otherwise keep a writer holding metaLock waiting forever.
+  return treeSeqOf(vol).stable(vol, inode, false, (cur) => directReadOnce(vol, cur, out, pos));
 }
 
 async function directReadOnce(vol: Volume, inode: Inode, out: Uint8Array, pos: number): Promise<number> {
