@@ -4,7 +4,7 @@
  * Readers never take metaLock; they walk the extent tree and read the data across awaits.
  * These tests make a reader's awaits long on purpose and change the tree or free its data
  * blocks in the middle:
- *   - a file of ~1,500 one-block extents (depth-1 tree, several leaves) on a device that
+ *   - a file of 1,500 two-block extents (depth-1 tree, several leaves) on a device that
  *     delays every request, with a block cache too small to keep the tree, churned by hole
  *     fills (merges), punches (splits, freed leaves) and ZERO_RANGE (conversions) while
  *     buffered and direct readers run: no read may fail, and every block read must be
@@ -81,35 +81,48 @@ function debugfsCat(img: string, path: string): Buffer {
 
 const FILE = 1;
 const EXTENTS = 1500;
-const BLOCKS = EXTENTS * 2;
+/** Two written blocks, one hole, EXTENTS times: every run a reader maps is 2 blocks long. */
+const BLOCKS = EXTENTS * 3;
+const writtenAtBuild = (l: number) => l % 3 !== 2;
 
 /**
- * /f with EXTENTS one-block extents (even blocks written, odd blocks holes), built on a
- * plain device, then remounted over `wrap(mem)` with a small block cache.
+ * /f with EXTENTS two-block extents separated by one-block holes (a depth-1 tree of
+ * several leaves), built on a plain device, then remounted over `wrap(mem)` with a small
+ * block cache. A reader maps one 2-block run at a time and reads it through the cache
+ * (a delayed device request) before mapping the next, so its walk spans many awaits.
  */
 async function manyExtents(wrap: (m: MemoryDevice) => BlockDevice): Promise<{ mem: MemoryDevice; vol: Volume }> {
   const mem = new MemoryDevice(64 << 20);
   await mkfs(mem, { blockSize: BS });
   const setup = await mount(mem);
   const fh = await setup.open("/f", "w+");
-  for (let l = 0; l < BLOCKS; l += 2) await fh.write(blockOf(FILE, l, 1), 0, BS, l * BS);
+  for (let l = 0; l < BLOCKS; l += 3) await fh.write(blocks(FILE, l, 2, 1), 0, 2 * BS, l * BS);
   await fh.close();
   await setup.unmount();
   return { mem, vol: await mount(wrap(mem), { cacheBytes: 256 << 10 }) };
 }
 
 describe("readers straddling extent-tree changes", () => {
-  for (const seed of [1, 2, 3, 4]) {
+  for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
     it(`seed ${seed}: merges, splits, punches and conversions under delayed buffered and direct readers`, async () => {
       let faulty!: FaultyDevice;
       const { mem, vol } = await manyExtents((m) => (faulty = new FaultyDevice(m, { seed, delay: { min: 1, max: 6 }, reorder: { window: 4, holdMs: 1 } })));
       // The model: for every block, each version it may hold (0 = zeros always allowed).
       const model = new Array<number>(BLOCKS).fill(0);
-      for (let l = 0; l < BLOCKS; l += 2) model[l] = 1;
+      for (let l = 0; l < BLOCKS; l++) if (writtenAtBuild(l)) model[l] = 1;
       const allowed = Array.from({ length: BLOCKS }, (_, l) => new Set<number>(model[l] ? [model[l]!] : []));
       const rng = new Rng(seed * 101);
       const problems: string[] = [];
       let stop = false;
+      // The first problem ends the test at once (a broken reader may leave writers stuck).
+      let fail!: (e: Error) => void;
+      const failed = new Promise<never>((_, reject) => (fail = reject));
+      failed.catch(() => {});
+      const report = (p: string) => {
+        problems.push(p);
+        stop = true;
+        fail(new Error(p));
+      };
       const reader = async (fh: FileHandle, direct: boolean) => {
         while (!stop) {
           const n = direct ? 1 + rng.int(48) : 1 + rng.int(96);
@@ -118,32 +131,54 @@ describe("readers straddling extent-tree changes", () => {
           try {
             const { bytesRead } = await fh.read(buf, 0, buf.length, first * BS);
             const p = check(buf.subarray(0, bytesRead), FILE, first, (l) => allowed[l]!);
-            if (p) problems.push(`${direct ? "direct" : "buffered"} read at ${first}+${n}: ${p}`);
+            if (p) report(`${direct ? "direct" : "buffered"} read at ${first}+${n}: ${p}`);
           } catch (e) {
-            problems.push(`${direct ? "direct" : "buffered"} read at ${first}+${n} threw ${(e as Error).message}`);
+            report(`${direct ? "direct" : "buffered"} read at ${first}+${n} threw ${(e as Error).message}`);
           }
+          // A macrotask between reads: writers waiting on this file's direct I/O get a turn.
+          await new Promise((r) => setTimeout(r, 0));
         }
       };
       const w = await vol.open("/f", "r+", { direct: true });
       const bw = await vol.open("/f", "r+");
       const dr = await vol.open("/f", "r", { direct: true });
       const br = await vol.open("/f", "r");
-      const readers = [reader(br, false), reader(br, false), reader(dr, true), reader(dr, true)];
+      const readers = [reader(br, false), reader(br, false), reader(br, false), reader(br, false), reader(br, false), reader(dr, true)];
       let v = 1;
-      for (let round = 0; round < 10; round++) {
+      const BIG = 384;
+      let refill = -1;
+      for (let round = 0; round < 20; round++) {
         // Disjoint ranges per round, so the final content is the model's whatever the order.
         const taken = new Set<number>();
+        const claimAt = (first: number, n: number): boolean => {
+          for (let k = 0; k < n; k++) if (taken.has(first + k)) return false;
+          for (let k = 0; k < n; k++) taken.add(first + k);
+          return true;
+        };
         const claim = (n: number): number => {
           for (;;) {
-            const first = rng.int(BLOCKS / n - 1) * n;
-            let free = true;
-            for (let k = 0; k < n; k++) if (taken.has(first + k)) free = false;
-            if (!free) continue;
-            for (let k = 0; k < n; k++) taken.add(first + k);
-            return first;
+            const first = rng.int(Math.floor(BLOCKS / n) - 1) * n;
+            if (claimAt(first, n)) return first;
           }
         };
         const jobs: Promise<unknown>[] = [];
+        if (refill >= 0 && claimAt(refill, BIG)) {
+          // Last round's big punch, written again: its freed blocks (and leaves) are reused.
+          const first = refill;
+          const ver = ++v;
+          for (let k = 0; k < BIG; k++) {
+            model[first + k] = ver;
+            allowed[first + k]!.add(ver);
+          }
+          jobs.push(w.write(blocks(FILE, first, BIG, ver), 0, BIG * BS, first * BS));
+        }
+        {
+          // A big punch: whole leaves empty and are freed, extents vanish.
+          const first = claim(512) + 64;
+          for (let k = 0; k < BIG; k++) model[first + k] = 0;
+          jobs.push(w.fallocate(first * BS, BIG * BS, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE));
+          refill = first;
+        }
         for (let i = 0; i < 4; i++) {
           // Fill a few holes: neighbours merge, leaf entries disappear.
           const first = claim(4);
@@ -154,7 +189,7 @@ describe("readers straddling extent-tree changes", () => {
           }
           jobs.push(w.write(blocks(FILE, first, 4, ver), 0, 4 * BS, first * BS));
         }
-        for (let i = 0; i < 3; i++) {
+        for (let i = 0; i < 6; i++) {
           // Punch inside runs: extents split (or vanish), leaves split, fill or empty.
           const first = claim(8) + 1;
           for (let k = 0; k < 5; k++) model[first + k] = 0;
@@ -176,8 +211,8 @@ describe("readers straddling extent-tree changes", () => {
             jobs.push(bw.write(blocks(FILE, first + 2 * k, 1, ver), 0, BS, (first + 2 * k) * BS));
           }
         }
-        await Promise.all(jobs);
-        if (round % 3 === 2) await bw.sync();
+        await Promise.race([Promise.all(jobs), failed]);
+        if (round % 3 === 2) await Promise.race([bw.sync(), failed]);
       }
       stop = true;
       await Promise.all(readers);
