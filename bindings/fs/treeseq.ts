@@ -28,6 +28,9 @@
  * happen in CacheHandle.stop before the lock is released. A reader that *holds* metaLock
  * must say so (locked = true): it reads once with no sampling — nobody else can change a
  * tree meanwhile, and waiting for "idle" or for metaLock would deadlock on itself.
+ * Not covered yet: directory lookups and listings (dir.ts) map directory blocks without
+ * a sequence; directories only change under metaLock too, but a lock-free readdir racing
+ * a directory's growth or removal is not re-read.
  * Memory: an inode's entry lives while a handle has it busy or while any reader is inside
  * stable(); the last reader leaving drops the idle entries (a later reader that finds no
  * entry records stamp 0, and any later change gives a non-zero stamp).
