@@ -19,11 +19,14 @@
  * of one file overlap their device I/O.
  *
  * A direct read never takes metaLock unless the file has buffered data to write back
- * first: it maps the range from the inode's saved state and reads written runs straight
- * into the caller's buffer; holes and unwritten extents are zeros. Since conversion
- * happens only after the data landed, a reader sees zeros or the written data — never the
- * previous owner's bytes. Both directions count as the inode's direct I/O (EndIo.dioBegin)
- * so that punch and truncate wait for them.
+ * first (or, rarely, when writers keep changing the file's map: treeseq.ts): it maps the
+ * range from the inode's saved state and reads written runs straight into the caller's
+ * buffer; holes and unwritten extents are zeros. Since conversion happens only after the
+ * data landed, a reader sees zeros or the written data — never the previous owner's
+ * bytes; and since the pass is redone when the map changed before its reads completed, a
+ * block punched out and reallocated to another file meanwhile is never returned. Writes
+ * count as the inode's direct I/O (EndIo.dioBegin) so that punch and truncate wait for
+ * them; reads need not (the retry covers them) and so never hold a writer up.
  *
  * Alignment: the buffer offset, the length and the file position must be multiples of the
  * block size (EINVAL otherwise), like O_DIRECT on Linux.
@@ -34,6 +37,8 @@ import type { Volume } from "./volume.ts";
 import { WState, nowTime } from "./wstate.ts";
 import { endioOf, type IoEnd } from "../sched/endio.ts";
 import { allocUnwritten } from "./fallocate.ts";
+import { treeSeqOf, settleAll } from "./treeseq.ts";
+import type { Inode } from "./inode.ts";
 
 /** Largest device request of a direct write; bigger extents share one IoEnd across several. */
 export const MAX_BIO = 1 << 20;
@@ -181,7 +186,6 @@ export async function directWrite(vol: Volume, ino: number, path: string, data: 
  */
 export async function directRead(vol: Volume, ino: number, path: string, out: Uint8Array, bufOffset: number, pos: number): Promise<number> {
   checkAligned(vol, "read", path, bufOffset, out.length, pos);
-  const bs = vol.blockSize;
   if (!vol.readOnly && vol.fileData.hasPending(ino)) {
     await vol.metaLock.run(async () => {
       const h = new CacheHandle(vol.cache);
@@ -194,16 +198,23 @@ export async function directRead(vol: Volume, ino: number, path: string, out: Ui
       }
     });
   }
-  const endio = vol.readOnly ? undefined : endioOf(vol);
-  endio?.dioBegin(ino);
+  const inode = await vol.inodes.get(ino);
+  // One pass per tree-sequence attempt (treeseq.ts): redone if the map changed before its
+  // device reads completed. Not counted as the inode's direct I/O: punch and truncate need
+  // not wait for readers (a pass that raced them is redone), and a stream of overlapping
+  // reads could otherwise keep a writer holding metaLock waiting forever.
+  return treeSeqOf(vol).stable(vol, inode, false, (cur) => directReadOnce(vol, cur, out, pos));
+}
+
+async function directReadOnce(vol: Volume, inode: Inode, out: Uint8Array, pos: number): Promise<number> {
+  const bs = vol.blockSize;
+  const stop = Math.min(inode.size, pos + out.length);
+  if (stop <= pos) return 0;
+  const n = stop - pos;
+  const first = pos / bs;
+  const last = Math.ceil(stop / bs);
+  const reads: Promise<void>[] = [];
   try {
-    const inode = await vol.inodes.get(ino);
-    const stop = Math.min(inode.size, pos + out.length);
-    if (stop <= pos) return 0;
-    const n = stop - pos;
-    const first = pos / bs;
-    const last = Math.ceil(stop / bs);
-    const reads: Promise<void>[] = [];
     for (let l = first; l < last; ) {
       const m = await vol.mapper.map(inode, l, last - l);
       const len = Math.min(m.len, last - l);
@@ -217,9 +228,11 @@ export async function directRead(vol: Volume, ino: number, path: string, out: Ui
       }
       l += len;
     }
-    await Promise.all(reads);
-    return n;
-  } finally {
-    endio?.dioEnd(ino);
+  } catch (e) {
+    // The walk failed: no read of this pass may land in `out` after the pass ends.
+    await Promise.allSettled(reads);
+    throw e;
   }
+  await settleAll(reads);
+  return n;
 }

@@ -93,6 +93,11 @@ export interface ExtentTreeOptions {
    * within 2 of capacity), the kernel and our reader accept them.
    */
   nodeMax?: number;
+  /**
+   * Called (with the caller's handle) before insert/remove/convert first touches the tree,
+   * so lock-free readers can tell the map changed (treeseq.ts). Caller holds metaLock.
+   */
+  onChange?: (h: Handle) => void;
 }
 
 /** One extent as listed by extents(). */
@@ -152,6 +157,7 @@ export class ExtentTree {
   private readonly blocksCount: number;
   private readonly csum: boolean;
   private readonly nodeMax: number;
+  private readonly onChange?: (h: Handle) => void;
   private readonly sc: EngineScratch;
   private readonly FULL: number;
   private readonly OVERLAP: number;
@@ -176,6 +182,7 @@ export class ExtentTree {
       throw new FsError("EINVAL", `nodeMax must be an integer ≥ 3 (got ${String(opts.nodeMax)})`);
     }
     this.nodeMax = opts.nodeMax ?? 0;
+    this.onChange = opts.onChange;
     this.stats = opts.stats ?? newExtentTreeStats();
     this.sc = engineScratch(vol.engine, this.bs);
     const c = (n: string) => vol.engine.constant(n);
@@ -199,6 +206,7 @@ export class ExtentTree {
       throw this.inval(`physical blocks ${phys}+${len} outside the volume`, "insert");
     }
     const x = this.x;
+    this.onChange?.(h);
     for (let round = 0; round < 32; round++) {
       const path = await this.walk(h, lblk);
       const leaf = path[path.length - 1];
@@ -245,6 +253,7 @@ export class ExtentTree {
     const stop = Math.min(to, LIMIT);
     if (stop <= from) return { freed: 0, extents: 0, next: LIMIT };
     const x = this.x;
+    this.onChange?.(h);
     let cur = from;
     let freedTotal = 0;
     let extents = 0;
@@ -341,6 +350,7 @@ export class ExtentTree {
   async convert(h: Handle, alloc: BlockAllocator, lblk: number, len: number, toUnwritten: boolean): Promise<number> {
     this.checkRange(lblk, len, "convert");
     const x = this.x;
+    this.onChange?.(h);
     const end = lblk + len;
     let cur = lblk;
     let total = 0;

@@ -14,6 +14,12 @@
  * fallocate lives in fallocate.ts; sync/datasync first wait for this file's io_ends
  * (sched/endio.ts) so that durability covers their conversions.
  *
+ * Readers take no lock. Writers may split, merge or free the extent tree, or free and
+ * reallocate a data block, while a read is between awaits; so a read is one restartable
+ * pass (readOnce) run under the inode's tree sequence (treeseq.ts): if the map changed
+ * before the pass — device reads included — finished, the pass is redone from the inode
+ * as now saved, and its bytes never reach the caller as an answer.
+ *
  * Refused rather than misread: inline-data files longer than the inode's 60-byte block
  * map (their tail lives in an extended attribute), and encrypted files (EOPNOTSUPP).
  */
@@ -28,6 +34,7 @@ import { directRead, directWrite } from "./direct.ts";
 import { fallocate as fallocateInode } from "./fallocate.ts";
 import { ExtentTree } from "./extent_tree.ts";
 import { endioOf } from "../sched/endio.ts";
+import { treeSeqOf, settleAll } from "./treeseq.ts";
 
 /** How a handle was opened (from Node's flag strings or O_* numbers). */
 export interface OpenMode {
@@ -69,10 +76,17 @@ const DIRECT_MIN = 64 << 10;
 const MAX_PARALLEL = 8;
 
 /**
- * Read bytes [pos, pos+len) of a file (clipped to its size) into a new buffer.
+ * Read bytes [pos, pos+len) of a file (clipped to its size) into a new buffer (or into).
  * readaheadBlocks: extra blocks to pull into the cache past the end (sequential readers).
+ * Any caller; one holding metaLock must pass locked = true (treeseq.ts: no waiting then).
+ * The result matches one saved state of the file's block map, re-read if it changed.
  */
-export async function readInodeData(vol: Volume, inode: Inode, pos: number, len: number, into?: Uint8Array, readaheadBlocks = 0): Promise<Uint8Array> {
+export function readInodeData(vol: Volume, inode: Inode, pos: number, len: number, into?: Uint8Array, readaheadBlocks = 0, locked = false): Promise<Uint8Array> {
+  return treeSeqOf(vol).stable(vol, inode, locked, (cur) => readOnce(vol, cur, pos, len, into, readaheadBlocks));
+}
+
+/** One optimistic pass of readInodeData: map, read the device, overlay buffered data. */
+async function readOnce(vol: Volume, inode: Inode, pos: number, len: number, into: Uint8Array | undefined, readaheadBlocks: number): Promise<Uint8Array> {
   const size = inode.size;
   const end = Math.min(size, pos + len);
   const n = Math.max(0, end - pos);
@@ -132,7 +146,7 @@ export async function readInodeData(vol: Volume, inode: Inode, pos: number, len:
     }
     lblk += count;
   }
-  for (let i = 0; i < tasks.length; i += MAX_PARALLEL) await Promise.all(tasks.slice(i, i + MAX_PARALLEL).map((t) => t()));
+  for (let i = 0; i < tasks.length; i += MAX_PARALLEL) await settleAll(tasks.slice(i, i + MAX_PARALLEL).map((t) => t()));
   // Data written but not yet given blocks (delayed allocation) wins over the disk.
   if (!vol.readOnly) vol.fileData.overlay(inode.ino, pos, out);
   return out;
@@ -330,7 +344,11 @@ export class FileHandle {
    */
   async extents(): Promise<{ logical: number; physical: number; length: number; unwritten: boolean }[]> {
     this.check("fiemap");
-    const inode = await this.current();
+    // A walk over every leaf: redone if a writer changes the tree meanwhile (treeseq.ts).
+    return treeSeqOf(this.vol).stable(this.vol, await this.current(), false, (inode) => this.extentsOf(inode));
+  }
+
+  private async extentsOf(inode: Inode): Promise<{ logical: number; physical: number; length: number; unwritten: boolean }[]> {
     const out: { logical: number; physical: number; length: number; unwritten: boolean }[] = [];
     if ((inode.flags & (this.vol.engine.constant("INODE_FL_EXTENTS") >>> 0)) !== 0) {
       const tree = new ExtentTree(this.vol, {

@@ -28,9 +28,12 @@ export class Namei {
     this.vol = vol;
   }
 
-  /** The inode a path names; followLast: also follow a symlink in the last component. */
-  async resolve(path: string, followLast: boolean, syscall = "lstat"): Promise<Inode> {
-    return (await this.walk(path, followLast, syscall, false)).inode!;
+  /**
+   * The inode a path names; followLast: also follow a symlink in the last component.
+   * locked: the caller holds metaLock (symlink targets are then read without waiting).
+   */
+  async resolve(path: string, followLast: boolean, syscall = "lstat", locked = false): Promise<Inode> {
+    return (await this.walk(path, followLast, syscall, false, locked)).inode!;
   }
 
   /**
@@ -43,8 +46,8 @@ export class Namei {
    * misses — every file a tree copy creates is one — building and catching an FsError
    * (stack capture included) costs more than the walk itself. Other errors still throw.
    */
-  async lookup(path: string, followLast: boolean, syscall = "lstat"): Promise<{ inode: Inode | undefined; danglingLast: boolean; parent?: Inode }> {
-    return this.walk(path, followLast, syscall, true);
+  async lookup(path: string, followLast: boolean, syscall = "lstat", locked = false): Promise<{ inode: Inode | undefined; danglingLast: boolean; parent?: Inode }> {
+    return this.walk(path, followLast, syscall, true, locked);
   }
 
   /** The canonical absolute path (every symlink resolved, no '.' or '..'). */
@@ -53,8 +56,8 @@ export class Namei {
     return "/" + names.join("/");
   }
 
-  /** A symlink's target bytes. */
-  async linkTarget(inode: Inode): Promise<Uint8Array> {
+  /** A symlink's target bytes. locked: the caller holds metaLock (see readInodeData). */
+  async linkTarget(inode: Inode, locked = false): Promise<Uint8Array> {
     const size = inode.size;
     if (size === 0 || size >= PATH_MAX) {
       throw new FsError("EFSCORRUPTED", `symlink inode ${inode.ino} has a bad target length ${size}`, { syscall: "readlink" });
@@ -62,15 +65,15 @@ export class Namei {
     // A short target lives in the inode's block map itself ("fast" symlink).
     const target = size < 60 && !this.vol.inodeHasInlineData(inode)
       ? inode.iblock.slice(0, size)
-      : await readInodeData(this.vol, inode, 0, size);
+      : await readInodeData(this.vol, inode, 0, size, undefined, 0, locked);
     if (target.length !== size || target.includes(0)) {
       throw new FsError("EFSCORRUPTED", `symlink inode ${inode.ino} has a malformed target`, { syscall: "readlink" });
     }
     return target;
   }
 
-  /** soft: a missing component gives inode undefined instead of ENOENT. */
-  private async walk(path: string, followLast: boolean, syscall: string, soft: boolean): Promise<{ inode: Inode | undefined; names: string[]; danglingLast: boolean; parent?: Inode }> {
+  /** soft: a missing component gives inode undefined instead of ENOENT; locked: the caller holds metaLock. */
+  private async walk(path: string, followLast: boolean, syscall: string, soft: boolean, locked = false): Promise<{ inode: Inode | undefined; names: string[]; danglingLast: boolean; parent?: Inode }> {
     if (path.length === 0) throw new FsError("ENOENT", "no such file or directory", { syscall, path });
     if (path.includes("\0")) throw new FsError("EINVAL", "path contains a NUL byte", { syscall, path });
     // A UTF-16 code unit is at most 3 UTF-8 bytes: short paths need no encoding to check.
@@ -114,7 +117,7 @@ export class Namei {
       const last = pending.every((c) => c === "" || c === ".");
       if (child.isSymlink && (!last || followLast || wantDir)) {
         if (++hops > MAX_SYMLINK_HOPS) throw new FsError("ELOOP", "too many levels of symbolic links", { syscall, path });
-        const target = new TextDecoder().decode(await this.linkTarget(child));
+        const target = new TextDecoder().decode(await this.linkTarget(child, locked));
         if (target.startsWith("/")) {
           cur = await vol.inodes.get(ROOT_INO);
           names.length = 0;

@@ -23,6 +23,7 @@ import type { Handle } from "../journal/handle.ts";
 import type { Volume } from "./volume.ts";
 import type { Inode } from "./inode.ts";
 import { WState, extentsFlag, nowTime } from "./wstate.ts";
+import { quiesceForFree } from "./treeseq.ts";
 
 export const FT = { REG: 1, DIR: 2, CHR: 3, BLK: 4, FIFO: 5, SOCK: 6, LNK: 7 } as const;
 const S_IFMT = 0o170000;
@@ -102,7 +103,7 @@ export class Ops {
     // ENOENT) over a bad name (ENAMETOOLONG), as in Linux.
     const trimmed = path.replace(/\/+$/, "");
     const i = trimmed.lastIndexOf("/");
-    const inode = await this.vol.namei.resolve(i <= 0 ? "/" : trimmed.slice(0, i), true, syscall);
+    const inode = await this.vol.namei.resolve(i <= 0 ? "/" : trimmed.slice(0, i), true, syscall, true);
     if (!inode.isDir) throw new FsError("ENOTDIR", "not a directory", { syscall, path });
     const { name, bytes } = splitPath(path, syscall);
     return { dir: await WState.load(this.vol, inode.ino), name: bytes, text: name };
@@ -213,7 +214,7 @@ export class Ops {
 
   /** Add a name for an existing non-directory. */
   async link(h: Handle, existing: string, newPath: string): Promise<void> {
-    const target = await this.vol.namei.resolve(existing, false, "link");
+    const target = await this.vol.namei.resolve(existing, false, "link", true);
     const { dir, name } = await this.parentOf(newPath, "link");
     if (await this.vol.dirs.lookup(dir.asInode(), name)) throw new FsError("EEXIST", "file already exists", { syscall: "link", path: existing, dest: newPath });
     if (target.isDir) throw new FsError("EPERM", "hard links to directories are not allowed", { syscall: "link", path: existing, dest: newPath });
@@ -256,6 +257,8 @@ export class Ops {
   /** Free an inode with no links and no open handles: its blocks, then the inode. */
   async release(h: Handle, s: WState): Promise<void> {
     const fast = (s.fields.mode & S_IFMT) === S_IFLNK && s.fields.size < 60 && s.fields.blocks512 === 0;
+    // A direct write still in flight (the last handle closed under it) must land first.
+    if (!fast) await quiesceForFree(this.vol, h, s);
     if (!fast) await this.parts.truncateBlocks(h, s, 0);
     s.fields.size = 0;
     s.fields.nlink = 0;
@@ -356,7 +359,7 @@ export class Ops {
 
   /** chmod / chown / utimes on the inode a path names. */
   async setattr(h: Handle, path: string, follow: boolean, change: { mode?: number; uid?: number; gid?: number; atime?: [number, number]; mtime?: [number, number] }, syscall: string): Promise<void> {
-    const inode = await this.vol.namei.resolve(path, follow, syscall);
+    const inode = await this.vol.namei.resolve(path, follow, syscall, true);
     const s = await WState.load(this.vol, inode.ino);
     if (change.mode !== undefined) s.fields.mode = (s.fields.mode & S_IFMT) | (change.mode & 0o7777);
     if (change.uid !== undefined && change.uid !== -1) s.fields.uid = change.uid >>> 0;

@@ -46,6 +46,7 @@ import { FsError } from "./errors.ts";
 import { CacheHandle, type Handle } from "../journal/handle.ts";
 import type { Volume } from "./volume.ts";
 import { WState } from "./wstate.ts";
+import { quiesceForFree } from "./treeseq.ts";
 
 const S_IFMT = 0o170000;
 const S_IFLNK = 0o120000;
@@ -287,6 +288,8 @@ export async function inactivateStep(vol: Volume, h: Handle, ino: number, budget
   // With links, only the blocks past i_size go (the kernel's truncate-orphan case).
   const keepBlocks = linked ? Math.ceil(s.fields.size / bs) : 0;
   let used = 1;
+  // Requests of a direct write whose last handle closed under it land first.
+  if (!isFastSymlink(s)) await quiesceForFree(vol, h, s);
   if (!isFastSymlink(s) && (s.fields.flags & (vol.engine.constant("INODE_FL_EXTENTS") >>> 0)) !== 0) {
     // Whole leaves from the front, up to the budget, in one pass over them. A partial
     // step leaves an ordinary sparse file: a valid tree with a hole where the freed leaves

@@ -13,6 +13,7 @@ import type { Volume } from "./volume.ts";
 import { WState, nowTime } from "./wstate.ts";
 import { FILE_TYPE } from "./stats.ts";
 import { retryAfterReclaim } from "../sched/inodegc.ts";
+import { quiesceForFree } from "./treeseq.ts";
 
 const { S_IFDIR, S_IFREG, S_IFLNK, S_IFMT, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK } = FILE_TYPE;
 const utf8 = new TextEncoder();
@@ -248,7 +249,7 @@ export class VolumeWriter {
       return this.vol.ops.create(h, path, { mode: S_IFREG | (mode & 0o7777 & ~this.vol.umask) }, "open");
     }
     // A miss is the common case here (every new file), so probe without an exception.
-    const { inode, danglingLast, parent } = await this.vol.namei.lookup(path, true, "open");
+    const { inode, danglingLast, parent } = await this.vol.namei.lookup(path, true, "open", true);
     if (!inode) {
       // O_CREAT through a dangling symlink creates the link's target (as Linux does).
       if (danglingLast) {
@@ -384,10 +385,12 @@ export class VolumeWriter {
     checkPath(path, "open");
     if (!Number.isSafeInteger(len) || len < 0) throw new FsError("EINVAL", `bad length ${len}`, { syscall: "truncate", path });
     return this.txn("open", path, async (h) => {
-      const inode = await this.vol.namei.resolve(path, true, "open");
+      const inode = await this.vol.namei.resolve(path, true, "open", true);
       if (inode.isDir) throw new FsError("EISDIR", "illegal operation on a directory", { syscall: "truncate", path });
       const s = await WState.load(this.vol, inode.ino);
       await this.vol.fileData.writeback(h, s);
+      // Direct I/O of another handle may be in flight: none may land on a freed block.
+      await quiesceForFree(this.vol, h, s);
       await this.vol.fileData.truncate(h, s, len);
       const t = nowTime();
       s.fields.mtime = t;

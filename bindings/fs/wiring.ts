@@ -22,6 +22,7 @@ import type { WState } from "./wstate.ts";
 import type { WriteParts } from "./ops.ts";
 import type { DataParts } from "./data.ts";
 import { OrphanList } from "./orphan.ts";
+import { treeSeqOf } from "./treeseq.ts";
 import type { InodeGc } from "../sched/inodegc.ts";
 
 export class WriteWiring implements WriteParts, DataParts {
@@ -60,7 +61,9 @@ export class WriteWiring implements WriteParts, DataParts {
       },
       markDirty: () => {},
     };
-    return new ExtentTree(this.vol, root, { stats: this.treeStats });
+    // Lock-free readers of s re-read when its map changes under them (treeseq.ts).
+    const seq = treeSeqOf(this.vol);
+    return new ExtentTree(this.vol, root, { stats: this.treeStats, onChange: (h) => seq.enter(h, s.ino) });
   }
 
   // ---- WriteParts ----

@@ -41,6 +41,8 @@ export interface Handle {
   forget(blk: number): Promise<void>;
   /** End the atomic update: every pin is released. */
   stop(): Promise<void>;
+  /** Run fn at stop(), after the pins are released (readers' tree sequences, treeseq.ts). */
+  onStop(fn: () => void): void;
 }
 
 /** Allocates and frees blocks on behalf of a handle (implemented by the block allocator). */
@@ -61,6 +63,7 @@ export class CacheHandle implements Handle {
   /** Freed blocks a reader still had pinned at forget(): dropped again at stop(). */
   private readonly forgotten = new Set<number>();
   private stopped = false;
+  private readonly stopHooks: (() => void)[] = [];
 
   constructor(cache: BlockCache) {
     this.cache = cache;
@@ -124,14 +127,24 @@ export class CacheHandle implements Handle {
     this.pins.clear();
     // Readers pin a block only between a cache get and the copy right after it, so a
     // freed block still pinned at forget() is free again within a few turns.
-    for (const blk of this.forgotten) {
-      let tries = 0;
-      while (!(await this.drop(blk))) {
-        if (++tries > 1000) throw new FsError("EBUSY", `freed block ${blk} stays pinned; it cannot be dropped from the cache`);
-        await new Promise((r) => setTimeout(r, 0));
+    try {
+      for (const blk of this.forgotten) {
+        let tries = 0;
+        while (!(await this.drop(blk))) {
+          if (++tries > 1000) throw new FsError("EBUSY", `freed block ${blk} stays pinned; it cannot be dropped from the cache`);
+          await new Promise((r) => setTimeout(r, 0));
+        }
       }
+    } finally {
+      this.forgotten.clear();
+      // Always: a stop hook left unrun would keep readers of an inode waiting forever.
+      for (const fn of this.stopHooks.splice(0)) fn();
     }
-    this.forgotten.clear();
+  }
+
+  onStop(fn: () => void): void {
+    this.live();
+    this.stopHooks.push(fn);
   }
 
   // Invalidate blk in the cache; false while someone else holds it pinned.
