@@ -150,7 +150,9 @@ export class Directories {
       }
       if (!ref) continue;
       try {
-        const off = x.dirLookup(ref.ptr, bs, this.name, nameLen, this.hasTail ? 1 : 0) as number;
+        const cache = this.vol.cache;
+        const off = x.dirLookup(ref.ptr, bs, this.name, nameLen, this.hasTail ? 1 : 0, cache.isShaped(ref) ? 1 : 0) as number;
+        if (off >= -1) cache.markShaped(ref);
         if (off >= 0) return x.dirEntryInode(ref.ptr, bs, off) >>> 0;
         if (off < -1) firstError ??= this.corrupt(dir, `block ${lblk} is malformed (${off})`);
       } finally {
@@ -188,9 +190,12 @@ export class Directories {
       if (!ref) continue;
       try {
         let off = 0;
+        const cache = this.vol.cache;
         while (off < bs) {
-          const n = x.dirIterate(ref.ptr, bs, off, this.out, OUT_CAP, this.hasTail ? 1 : 0, this.hasFileType ? 1 : 0) as number;
+          const shaped = cache.isShaped(ref) ? 1 : 0;
+          const n = x.dirIterate(ref.ptr, bs, off, this.out, OUT_CAP, this.hasTail ? 1 : 0, this.hasFileType ? 1 : 0, shaped) as number;
           if (n < 0) throw this.corrupt(dir, `block ${lblk} is malformed (${n})`, "scandir");
+          if (!shaped) cache.markShaped(ref);
           const mem = u8();
           let p = this.out;
           for (let i = 0; i < n; i++) {

@@ -117,9 +117,10 @@ export async function htreeFind(vol: Volume, dir: Inode, nameLen: number, namePt
     const leaf = await withBlock(deepest.lblk, (ptr) => x.dxEntryBlock(ptr, bs, deepest.off, deepest.i) >>> 0);
     if (visited.has(leaf)) throw corrupt(`revisits leaf ${leaf}`);
     visited.add(leaf);
-    const ino = await withBlock(leaf, (ptr) => {
-      const off = x.dirLookup(ptr, bs, namePtr, nameLen, hasCsum ? 1 : 0) as number;
+    const ino = await withBlock(leaf, (ptr, ref) => {
+      const off = x.dirLookup(ptr, bs, namePtr, nameLen, hasCsum ? 1 : 0, vol.cache.isShaped(ref) ? 1 : 0) as number;
       if (off < -1) throw corrupt(`leaf ${leaf} is malformed (${off})`);
+      vol.cache.markShaped(ref);
       return off >= 0 ? x.dirEntryInode(ptr, bs, off) >>> 0 : 0;
     });
     if (ino) return ino;
