@@ -43,6 +43,7 @@ import type { BlockRef, Handle } from "../journal/handle.ts";
 import type { BlockCache } from "../cache.ts";
 import type { Engine } from "../wasm.ts";
 import { FsError } from "./errors.ts";
+import { dcacheOf, type DentryCache } from "./dcache.ts";
 import type { Superblock } from "./superblock.ts";
 
 /** The directory inode as this file needs it; the ctx keeps it current. */
@@ -108,9 +109,12 @@ export class DirWriter {
   private readonly K: Record<string, number>;
   /** Per directory (ino): generation and the largest free slot of each block seen. */
   private readonly hints = new Map<number, { gen: number; slot: Map<number, number> }>();
+  /** The path walk's name cache, told of every change (see sealLeaf). */
+  private readonly names: DentryCache;
 
   constructor(vol: DirWriteVolume) {
     this.vol = vol;
+    this.names = dcacheOf(vol.cache);
     this.bs = vol.blockSize;
     const e = vol.engine;
     this.namePtr = e.alloc(256);
@@ -265,6 +269,7 @@ export class DirWriter {
   /** Drop what is remembered about a directory (call when its inode is freed). */
   forget(ino: number): void {
     this.hints.delete(ino);
+    this.names.dropDir(ino);
   }
 
   // ---- checks and small helpers ----
@@ -391,14 +396,18 @@ export class DirWriter {
     }
   }
 
+  // Every changed directory block passes through one of these two: the place where the
+  // path walk's name cache (dcache.ts) learns that this directory's names changed.
   private sealLeaf(h: Handle, ctx: DirContext, ref: BlockRef): void {
     if (this.hasTail) this.vol.engine.x.dirBlockCsumSet(ref.ptr, ctx.inode.ino, ctx.inode.generation);
     h.dirty(ref);
+    this.names.dropDir(ctx.inode.ino);
   }
 
   private sealIndex(h: Handle, ctx: DirContext, ref: BlockRef, off: number): void {
     if (this.hasTail) this.vol.engine.x.dxNodeCsumSet(ref.ptr, ctx.inode.ino, ctx.inode.generation, off);
     h.dirty(ref);
+    this.names.dropDir(ctx.inode.ino);
   }
 
   /** The engine's `shaped` argument for a pinned leaf: checked in full since its last fill. */
