@@ -22,6 +22,9 @@
  * block and drops its directory in one synchronous step, so a lookup that saw the old
  * contents always sees the bump.)
  *
+ * It also carries the last htree miss (MissProbe), for the same reason: a create's
+ * lookup has just walked the index to the leaf its insert needs.
+ *
  * Ownership: one cache per mounted volume, found through the volume's BlockCache (both
  * the read side, Namei, and the write side, DirWriter, hold that object and nothing
  * else in common). Single-threaded JS: lookups and drops never interleave inside a
@@ -36,7 +39,28 @@ interface DirNames {
   names: Map<string, number>;
 }
 
+/**
+ * Where the last htree lookup that missed would insert its name: the index path (logical
+ * block, entries offset, entry followed, per level) that the hash led to, before any
+ * move to a following leaf. A create looks its name up (missing) and then inserts it in
+ * the same transaction; with this the insert reuses the lookup's walk instead of walking
+ * root → leaf again. Valid only while `epoch` is unchanged, i.e. no directory changed.
+ */
+export interface MissProbe {
+  dir: number;
+  gen: number;
+  name: Uint8Array;
+  epoch: number;
+  hash: number;
+  version: number;
+  levels: number;
+  path: { lblk: number; off: number; i: number }[];
+}
+
 export class DentryCache {
+  /** The last htree miss (see MissProbe); consumed by DirWriter's insert. */
+  lastMiss: MissProbe | undefined;
+
   private readonly dirs = new Map<number, DirNames>();
   private count = 0;
   /** Bumped by every dropDir: a lookup begun before a drop must not store its answer. */

@@ -19,6 +19,7 @@ import { FsError } from "./errors.ts";
 import type { Inode } from "./inode.ts";
 import type { Volume } from "./volume.ts";
 import { htreeFind } from "./htree.ts";
+import { dcacheOf, type MissProbe } from "./dcache.ts";
 
 export interface DirEntry {
   name: string;
@@ -165,7 +166,13 @@ export class Directories {
 
   /** Indexed lookup; undefined when the index cannot be used, so the caller scans linearly. */
   private async htreeLookup(dir: Inode, name: Uint8Array): Promise<number | undefined> {
-    return htreeFind(this.vol, dir, name.length, this.name, (lblk, sys) => this.loadBlock(dir, lblk, sys), this.hasTail);
+    const names = dcacheOf(this.vol.cache);
+    const epoch = names.epoch;
+    const probe: MissProbe = { dir: dir.ino, gen: dir.generation, name, epoch, hash: 0, version: 0, levels: 0, path: [] };
+    const ino = await htreeFind(this.vol, dir, name.length, this.name, (lblk, sys) => this.loadBlock(dir, lblk, sys), this.hasTail, probe);
+    // A miss: remember where the name would go, for the insert that usually follows.
+    if (ino === 0 && probe.path.length) names.lastMiss = probe;
+    return ino;
   }
 
   /** Every live entry except '.' and '..', in on-disk order. */

@@ -529,6 +529,23 @@ export class DirWriter {
     return w;
   }
 
+  /**
+   * The walk of the lookup that just missed this name in this directory (MissProbe in
+   * dcache.ts), if no directory changed since — a create's insert then skips the second
+   * walk. The probe is consumed either way. Caller holds the directory's lock.
+   */
+  private async probed(ctx: DirContext, name: Uint8Array): Promise<Walk | undefined> {
+    const m = this.names.lastMiss;
+    if (!m) return undefined;
+    this.names.lastMiss = undefined;
+    const { ino, generation } = ctx.inode;
+    if (m.epoch !== this.names.epoch || m.dir !== ino || m.gen !== generation || m.path.length !== m.levels + 1) return undefined;
+    if (m.name.length !== name.length || m.name.some((b, k) => b !== name[k])) return undefined;
+    const path: Level[] = [];
+    for (const lv of m.path) path.push({ lblk: lv.lblk, phys: await this.mapped(ctx, lv.lblk, "link"), off: lv.off, i: lv.i });
+    return { path, levels: m.levels, version: m.version, hash: m.hash };
+  }
+
   /** Fill path[from+1 ..] below path[from]: by hash, or (first) through entry 0. */
   private async descend(h: Handle, ctx: DirContext, w: Walk, from: number, first: boolean, syscall: string): Promise<void> {
     const x = this.vol.engine.x;
@@ -578,7 +595,7 @@ export class DirWriter {
     const x = this.vol.engine.x;
     const ht = this.hasTail ? 1 : 0;
     const need = x.dirRecLenFor(name.length) as number;
-    const w = await this.walk(h, ctx, name, sys);
+    const w = (await this.probed(ctx, name)) ?? (await this.walk(h, ctx, name, sys));
     const leaf = await this.leafOf(h, ctx, w, sys);
     await this.readLeaf(h, ctx, leaf.lblk, leaf.phys, sys);
     // The common case in one engine call: the leaf has a slot (and the name is not in it).

@@ -13,6 +13,7 @@
 import { FsError } from "./errors.ts";
 import type { Inode } from "./inode.ts";
 import type { Volume } from "./volume.ts";
+import type { MissProbe } from "./dcache.ts";
 
 type Ref = { ptr: number; slot: number; blk: number };
 type Load = (lblk: number, syscall: string) => Promise<Ref | undefined>;
@@ -46,7 +47,16 @@ function constants(vol: Volume): (n: string) => number {
   return c;
 }
 
-export async function htreeFind(vol: Volume, dir: Inode, nameLen: number, namePtr: number, load: Load, hasCsum: boolean): Promise<number | undefined> {
+/**
+ * Look a name (nameLen bytes at namePtr in engine memory) up through dir's index. Any
+ * caller with a Volume; holds nothing across calls. `miss`, when given, receives the
+ * index path the hash led to (its hash, version, levels and path fields are set), so
+ * that a following insert need not walk again.
+ */
+export async function htreeFind(
+  vol: Volume, dir: Inode, nameLen: number, namePtr: number, load: Load, hasCsum: boolean,
+  miss?: Pick<MissProbe, "hash" | "version" | "levels" | "path">,
+): Promise<number | undefined> {
   const x = vol.engine.x;
   const bs = vol.blockSize;
   const c = constants(vol);
@@ -87,7 +97,7 @@ export async function htreeFind(vol: Volume, dir: Inode, nameLen: number, namePt
     const hash = x.dxHash(namePtr, nameLen, version, seedPtr) >>> 0;
     const i = x.dxFind(ptr, bs, c("DXR_ENTRIES"), hash) as number;
     if (i < 0) throw corrupt(`root is malformed (${i})`);
-    return { levels, hash, i };
+    return { levels, hash, i, version };
   });
   if (!root) return undefined;
   const { levels, hash } = root;
@@ -110,6 +120,12 @@ export async function htreeFind(vol: Volume, dir: Inode, nameLen: number, namePt
     }
   };
   await descend(0, false);
+  if (miss) {
+    miss.hash = hash;
+    miss.version = root.version;
+    miss.levels = levels;
+    miss.path = path.map((lv) => ({ ...lv }));
+  }
 
   const visited = new Set<number>();
   for (;;) {

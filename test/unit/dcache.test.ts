@@ -110,6 +110,37 @@ describe("the name cache never answers for a name that changed", () => {
   });
 });
 
+describe("an insert reuses its own lookup's index walk, never another's", () => {
+  it("creates racing lookups of other missing names in the same htree directory stay e2fsck-clean", async () => {
+    const dev = new MemoryDevice(64 << 20);
+    await mkfs(dev, {});
+    const vol = await mount(dev);
+    await vol.mkdir("/d");
+    const N = 3000;
+    // Each create's lookup miss is followed, before its insert, by lookups of names that
+    // hash elsewhere: an insert that took the last miss's path would land in a wrong leaf.
+    let done = false;
+    const prober = async (seed: number) => {
+      for (let k = seed; !done; k += 3) await vol.stat(`/d/absent-${k % 997}`).catch(() => undefined);
+    };
+    const probers = [0, 1, 2].map(prober);
+    try {
+      for (let i = 0; i < N; i++) await vol.writeFile(`/d/file-${i}`, "");
+    } finally {
+      done = true;
+      await Promise.all(probers);
+    }
+    await vol.unmount();
+    const img = join(tmp.dir, "race.img");
+    await saveSparse(dev, img);
+    const fsck = await run(tool("e2fsck"), ["-fn", img]);
+    expect(fsck.code, fsck.stdout + fsck.stderr).toBe(0);
+    expect((await debugfs(img, "htree /d")).stdout).toMatch(/Root node dump/);
+    const listed = new Set((await debugfs(img, "ls -p /d")).stdout.split("\n").map((l) => l.split("/")[5]).filter(Boolean));
+    for (let i = 0; i < N; i++) expect(listed.has(`file-${i}`)).toBe(true);
+  }, 120_000);
+});
+
 describe("DentryCache bounds", () => {
   it("stays within its budget and answers only for the generation it stored", () => {
     const c = new DentryCache();
