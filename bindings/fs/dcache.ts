@@ -96,8 +96,14 @@ export class DentryCache {
       // A directory holding half the budget gives up its own oldest names, so walking
       // one huge directory does not keep flushing the small ones on the way to it.
       if (d.names.size > MAX_NAMES / 2) {
-        d.names.delete(d.names.keys().next().value!);
-        this.count--;
+        // A quarter of the budget at once: one pass per 2,048 inserts instead of an
+        // iterator per insert (a one-pass walk of a huge directory never hits anyway).
+        let n = MAX_NAMES / 4;
+        for (const k of d.names.keys()) {
+          d.names.delete(k);
+          if (--n === 0) break;
+        }
+        this.count -= MAX_NAMES / 4 - n;
       } else {
         this.dropDir(this.dirs.keys().next().value!);
       }
