@@ -71,6 +71,15 @@ export const CACHE_INUSE: u32 = 8;
  */
 export const CACHE_CHECKED: u32 = 16;
 
+/**
+ * The bindings checked the slot's structure (a directory leaf's record chain, say) since
+ * it was last filled from the device. Kept apart from CACHE_CHECKED because a valid
+ * checksum does not make a block well-formed (a hostile image can checksum garbage), and
+ * cleared by the same fills, so contents from the device are always checked in full once.
+ * Our own edits keep blocks well-formed, so unlike a checksum nothing else clears it.
+ */
+export const CACHE_SHAPED: u32 = 32;
+
 /** The cache always has at least this many slots, however small the budget. */
 export const CACHE_MIN_SLOTS: u32 = 64;
 /** Cap on the data arena: wasm32 memory is 4 GiB and a volume shares it with the rest. */
@@ -354,7 +363,7 @@ export function cacheSlotBlock(slot: i32): f64 {
   return <f64>load<u64>(m(slot), M_BLK);
 }
 
-/** A slot's flag word (CACHE_VALID | CACHE_DIRTY | CACHE_IO | CACHE_INUSE | CACHE_CHECKED); 0 for a bad index. */
+/** A slot's flag word (CACHE_VALID | CACHE_DIRTY | CACHE_IO | CACHE_INUSE | CACHE_CHECKED | CACHE_SHAPED); 0 for a bad index. */
 export function cacheSlotFlags(slot: i32): u32 {
   if (badSlot(slot)) return 0;
   return load<u32>(m(slot), M_FLAGS);
@@ -414,7 +423,7 @@ export function cacheMarkValid(slot: i32): void {
   if (badSlot(slot)) return;
   const f = load<u32>(m(slot), M_FLAGS);
   // A fill is new contents: whatever was verified before no longer counts.
-  if (f & CACHE_INUSE) store<u32>(m(slot), (f | CACHE_VALID) & ~CACHE_CHECKED, M_FLAGS);
+  if (f & CACHE_INUSE) store<u32>(m(slot), (f | CACHE_VALID) & ~(CACHE_CHECKED | CACHE_SHAPED), M_FLAGS);
 }
 
 /** Record that the bindings verified an in-use, VALID slot's contents (see CACHE_CHECKED). */
@@ -422,6 +431,13 @@ export function cacheMarkChecked(slot: i32): void {
   if (badSlot(slot)) return;
   const f = load<u32>(m(slot), M_FLAGS);
   if ((f & (CACHE_INUSE | CACHE_VALID)) == (CACHE_INUSE | CACHE_VALID)) store<u32>(m(slot), f | CACHE_CHECKED, M_FLAGS);
+}
+
+/** Record that the bindings checked an in-use, VALID slot's structure (see CACHE_SHAPED). */
+export function cacheMarkShaped(slot: i32): void {
+  if (badSlot(slot)) return;
+  const f = load<u32>(m(slot), M_FLAGS);
+  if ((f & (CACHE_INUSE | CACHE_VALID)) == (CACHE_INUSE | CACHE_VALID)) store<u32>(m(slot), f | CACHE_SHAPED, M_FLAGS);
 }
 
 /** Mark a device request on the slot in flight (keeps it from eviction and invalidation). */
@@ -580,7 +596,7 @@ export function cacheScatter(listPtr: usize, from: u32, count: u32, src: usize):
     if (badSlot(s)) return i;
     memory.copy(arena + ((<usize>s) << bshift), src + ((<usize>i) << bshift), bsize);
     const mp = m(s);
-    store<u32>(mp, (load<u32>(mp, M_FLAGS) | CACHE_VALID) & ~(CACHE_IO | CACHE_CHECKED), M_FLAGS);
+    store<u32>(mp, (load<u32>(mp, M_FLAGS) | CACHE_VALID) & ~(CACHE_IO | CACHE_CHECKED | CACHE_SHAPED), M_FLAGS);
   }
   return count;
 }

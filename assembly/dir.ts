@@ -29,6 +29,15 @@
 //     tail (hasTail).
 // Every step advances by rec_len >= 12, so a walk takes at most blockSize / 12 steps.
 //
+// Checked once per fill ("shaped"): the bindings pass shaped = true for a block that
+// passed a full check since the block cache last filled it from the device (the cache's
+// CACHE_SHAPED flag, cleared on every fill) and that only this engine's edits have
+// touched since — edits that keep a block well-formed. Such a block is not re-scanned
+// name byte by name byte (the bulk of the cost) nor re-checked for name_len 0 or the
+// inode limit; the chain's geometry (rec_len >= 12, aligned, inside the chain, the name
+// inside its record, the tail or index shape) is still walked, which is what keeps every
+// later loop finite and inside the block even if the promise were ever wrong.
+//
 // htree directories: their index blocks masquerade as directory blocks, and a linear
 // reader (readdir) meets them. They are recognised by shape and accepted even with
 // hasTail, because their checksum lives in a dx_tail instead:
@@ -129,14 +138,15 @@ export function dirRecLenFor(nameLen: u32): u32 {
 
 // Validate the entry at `off` (off + 12 <= blockSize already known); returns its rec_len
 // or a negative DIR_ERR_*. Entries may reach the block end; the caller decides whether
-// that end is allowed.
-function checkEntry(blockPtr: usize, blockSize: u32, off: u32): i32 {
+// that end is allowed. shaped: geometry only (see the file header).
+function checkEntry(blockPtr: usize, blockSize: u32, off: u32, shaped: bool): i32 {
   const rl = recLenAt(blockPtr, off, blockSize);
   if (rl < 12) return DIR_ERR_REC_LEN;
   if ((rl & 3) != 0) return DIR_ERR_ALIGN;
   if (rl > blockSize - off) return DIR_ERR_OVERRUN;
   const nl = nameLenAt(blockPtr, off);
   if (dirRecLenFor(nl) > rl) return DIR_ERR_REC_LEN;
+  if (shaped) return <i32>rl;
   const ino = inodeAt(blockPtr, off);
   if (ino != 0) {
     if (nl == 0) return DIR_ERR_NAME_LEN;
@@ -169,8 +179,8 @@ function dxShape(blockPtr: usize, blockSize: u32): bool {
   return load<u8>(blockPtr + 12 + DE_NAME) == 0x2e && load<u8>(blockPtr + 12 + DE_NAME + 1) == 0x2e;
 }
 
-// Validate the whole block; on success set chainEnd and return 0.
-function checkBlock(blockPtr: usize, blockSize: u32, hasTail: bool): i32 {
+// Validate the whole block (shaped: its geometry only); on success set chainEnd, return 0.
+function checkBlock(blockPtr: usize, blockSize: u32, hasTail: bool, shaped: bool): i32 {
   if (!dirBlockSizeValid(blockSize)) return DIR_ERR_ARG;
   const tailOff = blockSize - <u32>DET_SIZE;
   let off: u32 = 0;
@@ -182,7 +192,7 @@ function checkBlock(blockPtr: usize, blockSize: u32, hasTail: bool): i32 {
     }
     // The minimum entry must fit; this also keeps the header reads inside the block.
     if (blockSize - off < 12) return DIR_ERR_OVERRUN;
-    const r = checkEntry(blockPtr, blockSize, off);
+    const r = checkEntry(blockPtr, blockSize, off, shaped);
     if (r < 0) return r;
     off += <u32>r;
   }
@@ -195,17 +205,20 @@ function checkBlock(blockPtr: usize, blockSize: u32, hasTail: bool): i32 {
 /**
  * 0 if the block at blockPtr (blockSize bytes) is a valid directory block (with a
  * checksum tail when hasTail, or an htree index block), else a negative DIR_ERR_* code.
+ * shaped: the block passed this check since it was read and only our edits changed it
+ * (file header), so only its geometry is checked again.
  */
-export function dirBlockCheck(blockPtr: usize, blockSize: u32, hasTail: bool): i32 {
-  return checkBlock(blockPtr, blockSize, hasTail);
+export function dirBlockCheck(blockPtr: usize, blockSize: u32, hasTail: bool, shaped: bool): i32 {
+  return checkBlock(blockPtr, blockSize, hasTail, shaped);
 }
 
 /**
  * Byte offset of the live entry named by the nameLen bytes at namePtr, DIR_NOT_FOUND
- * (-1), or a DIR_ERR_* code (< -1) if the block is invalid (checked in full first).
+ * (-1), or a DIR_ERR_* code (< -1) if the block is invalid (checked in full first, or
+ * only its geometry when shaped — see the file header).
  */
-export function dirLookup(blockPtr: usize, blockSize: u32, namePtr: usize, nameLen: u32, hasTail: bool): i32 {
-  const r = checkBlock(blockPtr, blockSize, hasTail);
+export function dirLookup(blockPtr: usize, blockSize: u32, namePtr: usize, nameLen: u32, hasTail: bool, shaped: bool): i32 {
+  const r = checkBlock(blockPtr, blockSize, hasTail, shaped);
   if (r < 0) return r;
   if (nameLen == 0 || nameLen > <u32>DE_NAME_MAX) return DIR_NOT_FOUND;
   let off: u32 = 0;
@@ -224,13 +237,14 @@ export function dirLookup(blockPtr: usize, blockSize: u32, namePtr: usize, nameL
  * records [u32 inode LE][u8 type][u8 nameLen][name], no padding, in block order, stopping
  * before the first record that does not fit. Returns the record count or a DIR_ERR_*
  * code; dirIterateNextOffset() then tells where to resume (blockSize when done).
+ * shaped: as for dirLookup.
  */
 export function dirIterate(
-  blockPtr: usize, blockSize: u32, startOff: u32, outPtr: usize, outCap: u32, hasTail: bool, hasFileType: bool,
+  blockPtr: usize, blockSize: u32, startOff: u32, outPtr: usize, outCap: u32, hasTail: bool, hasFileType: bool, shaped: bool,
 ): i32 {
   iterNext = startOff;
   if (outCap < <u32>DIR_ITER_MIN_CAP) return DIR_ERR_ARG;
-  const r = checkBlock(blockPtr, blockSize, hasTail);
+  const r = checkBlock(blockPtr, blockSize, hasTail, shaped);
   if (r < 0) return r;
   let n: i32 = 0;
   let used: u32 = 0;

@@ -46,7 +46,8 @@
 // after `limit` entries and is never touched here; the bindings recompute checksums.
 //
 // Validation: every block handed in is checked with the read side's rules first
-// (dirBlockCheck, dxRootCheck, dxNodeCheck), and index edits re-check count, limit and
+// (dirBlockCheck — geometry only for a leaf the caller says is "shaped", see dir.ts;
+// dxRootCheck, dxNodeCheck), and index edits re-check count, limit and
 // hash order, so a hostile block yields an error code, never a trap or a write outside
 // the block. Codes: the DIR_ERR_* of dir.ts for a bad leaf, DIR_NOT_FOUND (-1), and the
 // DIRM_* below (all negative).
@@ -174,10 +175,11 @@ function writeTail(p: usize, bs: u32): void {
   return hasTail ? bs - <u32>DET_SIZE : bs;
 }
 
-// Validate a leaf: the read-side rules, then (needed for blocks that pass them as index
-// blocks) the record chain must end exactly at chainEnd. Returns that end or a code.
-function leafCheck(p: usize, bs: u32, hasTail: bool): i32 {
-  const r = dirBlockCheck(p, bs, hasTail);
+// Validate a leaf: the read-side rules (shaped: geometry only), then (needed for blocks
+// that pass them as index blocks) the record chain must end exactly at chainEnd. Returns
+// that end or a code.
+function leafCheck(p: usize, bs: u32, hasTail: bool, shaped: bool): i32 {
+  const r = dirBlockCheck(p, bs, hasTail, shaped);
   if (r < 0) return r;
   const end = chainEnd(bs, hasTail);
   // dirBlockCheck proved every rec_len >= 12 and inside the block, so this terminates.
@@ -246,12 +248,13 @@ export function dirInitFirst(ptr: usize, bs: u32, selfIno: u32, parentIno: u32, 
  * Add name → (ino, type) to a leaf block: the offset of the new entry, DIRM_NOSPC when no
  * slot fits, DIRM_EXISTS when the name is already in this block, DIRM_ERR_NAME, or a
  * DIR_ERR_* / DIRM_ERR_NOT_LEAF for a bad block (nothing is written on any error).
+ * shaped (here and below): the block passed a full check since its last fill (dir.ts).
  */
-export function dirAddEntry(ptr: usize, bs: u32, namePtr: usize, nameLen: u32, ino: u32, type: u32, hasTail: bool): i32 {
+export function dirAddEntry(ptr: usize, bs: u32, namePtr: usize, nameLen: u32, ino: u32, type: u32, hasTail: bool, shaped: bool): i32 {
   const nr = checkName(namePtr, nameLen);
   if (nr < 0) return nr;
   if (ino == 0 || type >= <u32>FT_MAX) return DIR_ERR_ARG;
-  const end = leafCheck(ptr, bs, hasTail);
+  const end = leafCheck(ptr, bs, hasTail, shaped);
   if (end < 0) return end;
   const need = dirRecLenFor(nameLen);
   let fit: i32 = -1;
@@ -284,10 +287,10 @@ export function dirAddEntry(ptr: usize, bs: u32, namePtr: usize, nameLen: u32, i
  * Remove the live entry named by namePtr/nameLen: its former offset, DIR_NOT_FOUND, or an
  * error code. dirModLastInode() then gives the inode it named.
  */
-export function dirRemoveEntry(ptr: usize, bs: u32, namePtr: usize, nameLen: u32, hasTail: bool): i32 {
+export function dirRemoveEntry(ptr: usize, bs: u32, namePtr: usize, nameLen: u32, hasTail: bool, shaped: bool): i32 {
   const nr = checkName(namePtr, nameLen);
   if (nr < 0) return nr;
-  const end = leafCheck(ptr, bs, hasTail);
+  const end = leafCheck(ptr, bs, hasTail, shaped);
   if (end < 0) return end;
   let prev: i32 = -1;
   let off: u32 = 0;
@@ -317,11 +320,11 @@ export function dirRemoveEntry(ptr: usize, bs: u32, namePtr: usize, nameLen: u32
  * Point the live entry named by namePtr/nameLen at (ino, type) in place: its offset,
  * DIR_NOT_FOUND, or an error code. dirModLastInode() gives the inode it named before.
  */
-export function dirSetEntryInode(ptr: usize, bs: u32, namePtr: usize, nameLen: u32, ino: u32, type: u32, hasTail: bool): i32 {
+export function dirSetEntryInode(ptr: usize, bs: u32, namePtr: usize, nameLen: u32, ino: u32, type: u32, hasTail: bool, shaped: bool): i32 {
   const nr = checkName(namePtr, nameLen);
   if (nr < 0) return nr;
   if (ino == 0 || type >= <u32>FT_MAX) return DIR_ERR_ARG;
-  const end = leafCheck(ptr, bs, hasTail);
+  const end = leafCheck(ptr, bs, hasTail, shaped);
   if (end < 0) return end;
   let off: u32 = 0;
   while (off < <u32>end) {
@@ -344,7 +347,7 @@ export function dirSetEntryInode(ptr: usize, bs: u32, namePtr: usize, nameLen: u
 export function dirSetDotDot(ptr: usize, bs: u32, parentIno: u32, hasTail: bool): i32 {
   if (parentIno == 0) return DIR_ERR_ARG;
   // dirBlockCheck accepts both shapes (a leaf chain, or the root's "." + spanning "..").
-  const r = dirBlockCheck(ptr, bs, hasTail);
+  const r = dirBlockCheck(ptr, bs, hasTail, false);
   if (r < 0) return r;
   const first = recLen(ptr, 0, bs);
   if (inodeAt(ptr, 0) == 0 || nameLenAt(ptr, 0) != 1 || load<u8>(ptr + DE_NAME) != 0x2e) return DIRM_ERR_DOTS;
@@ -363,7 +366,7 @@ export function dirSetDotDot(ptr: usize, bs: u32, parentIno: u32, hasTail: bool)
  * one unused record.
  */
 export function dirIsEmpty(ptr: usize, bs: u32, hasTail: bool): i32 {
-  const r = dirBlockCheck(ptr, bs, hasTail);
+  const r = dirBlockCheck(ptr, bs, hasTail, false);
   if (r < 0) return r;
   // The validated chain tiles the block (a tail reads as an unused record).
   let off: u32 = 0;
@@ -384,8 +387,8 @@ export function dirIsEmpty(ptr: usize, bs: u32, hasTail: bool): i32 {
  * block stands (compare with dirRecLenFor of the name); with total true, the bytes free
  * in all (what dirCompact would leave as one slot). 0 if none, or an error code.
  */
-export function dirFreeSpace(ptr: usize, bs: u32, hasTail: bool, total: bool): i32 {
-  const end = leafCheck(ptr, bs, hasTail);
+export function dirFreeSpace(ptr: usize, bs: u32, hasTail: bool, total: bool, shaped: bool): i32 {
+  const end = leafCheck(ptr, bs, hasTail, shaped);
   if (end < 0) return end;
   let best: u32 = 0;
   let sum: u32 = 0;
@@ -404,8 +407,8 @@ export function dirFreeSpace(ptr: usize, bs: u32, hasTail: bool, total: bool): i
  * Pack the live entries of a leaf to its front, in order, so that all free bytes form
  * one slot at the end. Returns that slot's size or an error code. Entry offsets change.
  */
-export function dirCompact(ptr: usize, bs: u32, hasTail: bool): i32 {
-  const end = leafCheck(ptr, bs, hasTail);
+export function dirCompact(ptr: usize, bs: u32, hasTail: bool, shaped: bool): i32 {
+  const end = leafCheck(ptr, bs, hasTail, shaped);
   if (end < 0) return end;
   const w = packInPlace(ptr, bs, <u32>end);
   return <i32>(<u32>end - w);
@@ -499,7 +502,7 @@ export function dxSplitLeaf(
 ): i32 {
   if (!dxHashSupported(hashVersion) || scratchPtr == 0) return DIR_ERR_ARG;
   map = scratchPtr;
-  const end = leafCheck(srcPtr, bs, hasTail);
+  const end = leafCheck(srcPtr, bs, hasTail, false);
   if (end < 0) return end;
   let n: u32 = 0;
   let total: u32 = 0;
@@ -697,7 +700,7 @@ export function dxConvertRoot(
   block0Ptr: usize, leafPtr: usize, bs: u32, hashVersion: u32, leafBlock: u32, hasTail: bool, hasCsum: bool,
 ): i32 {
   if (hashVersion > <u32>DX_HASH_TEA || (leafBlock & ~(<u32>DX_BLOCK_MASK)) != 0) return DIR_ERR_ARG;
-  const end = leafCheck(block0Ptr, bs, hasTail);
+  const end = leafCheck(block0Ptr, bs, hasTail, false);
   if (end < 0) return end;
   const r0 = recLen(block0Ptr, 0, bs);
   if (inodeAt(block0Ptr, 0) == 0 || nameLenAt(block0Ptr, 0) != 1 || load<u8>(block0Ptr + DE_NAME) != 0x2e) return DIRM_ERR_DOTS;

@@ -106,6 +106,7 @@ export class BlockCache {
   private readonly VALID: number;
   private readonly IO: number;
   private readonly CHECKED: number;
+  private readonly SHAPED: number;
   /** Per slot: the owner (inode number, generation) a CHECKED slot was verified for. */
   private readonly checkedIno: Uint32Array;
   private readonly checkedGen: Uint32Array;
@@ -156,6 +157,7 @@ export class BlockCache {
     this.VALID = engine.constant("CACHE_VALID");
     this.IO = engine.constant("CACHE_IO");
     this.CHECKED = engine.constant("CACHE_CHECKED");
+    this.SHAPED = engine.constant("CACHE_SHAPED");
     this.checkedIno = new Uint32Array(slots);
     this.checkedGen = new Uint32Array(slots);
     this.INVAL_DONE = engine.constant("CACHE_INVAL_DONE");
@@ -244,6 +246,23 @@ export class BlockCache {
     this.x.cacheMarkChecked(s);
     this.checkedIno[s] = ino >>> 0;
     this.checkedGen[s] = gen >>> 0;
+  }
+
+  /**
+   * Check-once for structure: true when `markShaped(ref)` was called since the slot was
+   * last filled from the device. Directory code passes it to the engine as `shaped`, which
+   * then re-walks only the record chain's geometry instead of every name (assembly/dir.ts
+   * says why that stays safe). Separate from isVerified: a block can carry a valid checksum
+   * and still be malformed. Not tied to an owner — the structure rules do not depend on
+   * which directory holds the block. Holder of a pin only.
+   */
+  isShaped(ref: CacheRef): boolean {
+    return (this.x.cacheSlotFlags(ref.slot) & this.SHAPED) !== 0;
+  }
+
+  /** Record that the pinned block passed the full directory-block check (engine result >= -1). */
+  markShaped(ref: CacheRef): void {
+    this.x.cacheMarkShaped(ref.slot);
   }
 
   /** Drop a pin taken by get/getNew/peek. */

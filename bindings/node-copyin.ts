@@ -33,7 +33,7 @@
  * containing NUL or '/' (impossible on a real host) is rejected rather than interpreted.
  */
 import { opendir, lstat, readlink, readFile, open as hostOpen } from "node:fs/promises";
-import type { BigIntStats } from "node:fs";
+import { lstatSync, type BigIntStats } from "node:fs";
 import { join } from "node:path";
 import type { Volume } from "./fs/volume.ts";
 import type { Stats } from "./fs/stats.ts";
@@ -300,20 +300,27 @@ export async function copyIn(volume: Volume | WritableVolume, hostPath: string, 
    * Issued ahead, they run while the volume works. Memory stays bounded: AHEAD stats per
    * directory on the current path, file bytes only up to AHEAD_FILE each and AHEAD_BYTES
    * in all (past that a file is read when its turn comes, as before).
+   *
+   * The lstat itself is synchronous: measured on a cached 20,000-entry directory, a
+   * promise lstat costs ~4× the CPU of lstatSync (thread-pool hand-off, promise and
+   * callback on top of a ~3 µs syscall), and CPU is what a copy of many small entries is
+   * short of — the volume side is CPU-bound too. mke2fs -d stats synchronously as well.
+   * File bytes are still read through the pool, where the overlap pays.
    */
   let aheadBytes = 0;
-  const readAhead = (path: string): Promise<Ahead> =>
-    lstat(path, { bigint: true }).then(
-      async (st): Promise<Ahead> => {
-        const size = Number(st.size);
-        if (!st.isFile() || size === 0 || size > AHEAD_FILE || aheadBytes + size > AHEAD_BYTES) return { st };
-        aheadBytes += size;
-        // A read error is left for the ordinary path to meet (and report) again.
-        const data = await readFile(path).catch(() => undefined);
-        return { st, data, reserved: size };
-      },
-      (err: unknown): Ahead => ({ err }),
-    );
+  const readAhead = (path: string): Promise<Ahead> => {
+    let st: BigIntStats;
+    try {
+      st = lstatSync(path, { bigint: true });
+    } catch (err) {
+      return Promise.resolve({ err });
+    }
+    const size = Number(st.size);
+    if (!st.isFile() || size === 0 || size > AHEAD_FILE || aheadBytes + size > AHEAD_BYTES) return Promise.resolve({ st });
+    aheadBytes += size;
+    // A read error is left for the ordinary path to meet (and report) again.
+    return readFile(path).then((data) => ({ st, data, reserved: size }), () => ({ st, reserved: size }));
+  };
 
   /** parentFresh: dest's directory was created by this copy (so dest is new too). */
   const copyEntry = async (h: string, dest: string, st: BigIntStats, parentFresh: boolean, ahead?: Buffer): Promise<void> => {

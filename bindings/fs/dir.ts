@@ -19,6 +19,7 @@ import { FsError } from "./errors.ts";
 import type { Inode } from "./inode.ts";
 import type { Volume } from "./volume.ts";
 import { htreeFind } from "./htree.ts";
+import { dcacheOf, type MissProbe } from "./dcache.ts";
 
 export interface DirEntry {
   name: string;
@@ -150,7 +151,9 @@ export class Directories {
       }
       if (!ref) continue;
       try {
-        const off = x.dirLookup(ref.ptr, bs, this.name, nameLen, this.hasTail ? 1 : 0) as number;
+        const cache = this.vol.cache;
+        const off = x.dirLookup(ref.ptr, bs, this.name, nameLen, this.hasTail ? 1 : 0, cache.isShaped(ref) ? 1 : 0) as number;
+        if (off >= -1) cache.markShaped(ref);
         if (off >= 0) return x.dirEntryInode(ref.ptr, bs, off) >>> 0;
         if (off < -1) firstError ??= this.corrupt(dir, `block ${lblk} is malformed (${off})`);
       } finally {
@@ -163,7 +166,13 @@ export class Directories {
 
   /** Indexed lookup; undefined when the index cannot be used, so the caller scans linearly. */
   private async htreeLookup(dir: Inode, name: Uint8Array): Promise<number | undefined> {
-    return htreeFind(this.vol, dir, name.length, this.name, (lblk, sys) => this.loadBlock(dir, lblk, sys), this.hasTail);
+    const names = dcacheOf(this.vol.cache);
+    const epoch = names.epoch;
+    const probe: MissProbe = { dir: dir.ino, gen: dir.generation, name, epoch, hash: 0, version: 0, levels: 0, path: [] };
+    const ino = await htreeFind(this.vol, dir, name.length, this.name, (lblk, sys) => this.loadBlock(dir, lblk, sys), this.hasTail, probe);
+    // A miss: remember where the name would go, for the insert that usually follows.
+    if (ino === 0 && probe.path.length) names.lastMiss = probe;
+    return ino;
   }
 
   /** Every live entry except '.' and '..', in on-disk order. */
@@ -188,9 +197,12 @@ export class Directories {
       if (!ref) continue;
       try {
         let off = 0;
+        const cache = this.vol.cache;
         while (off < bs) {
-          const n = x.dirIterate(ref.ptr, bs, off, this.out, OUT_CAP, this.hasTail ? 1 : 0, this.hasFileType ? 1 : 0) as number;
+          const shaped = cache.isShaped(ref) ? 1 : 0;
+          const n = x.dirIterate(ref.ptr, bs, off, this.out, OUT_CAP, this.hasTail ? 1 : 0, this.hasFileType ? 1 : 0, shaped) as number;
           if (n < 0) throw this.corrupt(dir, `block ${lblk} is malformed (${n})`, "scandir");
+          if (!shaped) cache.markShaped(ref);
           const mem = u8();
           let p = this.out;
           for (let i = 0; i < n; i++) {

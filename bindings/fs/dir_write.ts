@@ -11,7 +11,8 @@
  * this file needs neither the allocator nor the extent tree.
  *
  * Protocol rules (the journal will rely on them, see journal/handle.ts): a block is read
- * with h.getBlock (checksum verified, structure validated by the engine) and only taken
+ * with h.getBlock (checksum verified, structure validated by the engine — in full once
+ * per fill from the device, then by its geometry only: BlockCache.isShaped) and only taken
  * with h.getWriteAccess right before it changes; fresh blocks come from h.getNewBlock;
  * each changed block gets its checksum recomputed and h.dirty. Blocks of a linear scan
  * that do not change are released at once, so a scan of a large directory does not pin
@@ -42,6 +43,7 @@ import type { BlockRef, Handle } from "../journal/handle.ts";
 import type { BlockCache } from "../cache.ts";
 import type { Engine } from "../wasm.ts";
 import { FsError } from "./errors.ts";
+import { dcacheOf, type DentryCache } from "./dcache.ts";
 import type { Superblock } from "./superblock.ts";
 
 /** The directory inode as this file needs it; the ctx keeps it current. */
@@ -107,9 +109,12 @@ export class DirWriter {
   private readonly K: Record<string, number>;
   /** Per directory (ino): generation and the largest free slot of each block seen. */
   private readonly hints = new Map<number, { gen: number; slot: Map<number, number> }>();
+  /** The path walk's name cache, told of every change (see sealLeaf). */
+  private readonly names: DentryCache;
 
   constructor(vol: DirWriteVolume) {
     this.vol = vol;
+    this.names = dcacheOf(vol.cache);
     this.bs = vol.blockSize;
     const e = vol.engine;
     this.namePtr = e.alloc(256);
@@ -157,10 +162,10 @@ export class DirWriter {
     const ref = await h.getNewBlock(nb.phys);
     const x = this.vol.engine.x;
     x.dirInitBlock(ref.ptr, this.bs, this.hasTail ? 1 : 0);
-    const r = x.dirAddEntry(ref.ptr, this.bs, this.np(name), name.length, ino, type, this.hasTail ? 1 : 0) as number;
+    const r = this.addTo(ref, name, ino, type);
     if (r < 0) throw this.engineError(ctx, `new block ${nb.lblk}`, r, sys);
     this.sealLeaf(h, ctx, ref);
-    this.hint(ctx).set(nb.lblk, x.dirFreeSpace(ref.ptr, this.bs, this.hasTail ? 1 : 0, 0) as number);
+    this.hint(ctx).set(nb.lblk, this.freeIn(ref, false));
   }
 
   /** Remove name; returns the inode number it named (ENOENT if absent). */
@@ -172,10 +177,10 @@ export class DirWriter {
     const ht = this.hasTail ? 1 : 0;
     const found = await this.locate(h, ctx, name, sys, async (lblk, phys) => {
       const w = await h.getWriteAccess(phys);
-      const off = x.dirRemoveEntry(w.ptr, this.bs, this.np(name), name.length, ht) as number;
+      const off = x.dirRemoveEntry(w.ptr, this.bs, this.np(name), name.length, ht, this.shapedFlag(w)) as number;
       if (off < 0) throw this.engineError(ctx, `block ${lblk}`, off, sys);
       this.sealLeaf(h, ctx, w);
-      if (!this.indexed(ctx)) this.hint(ctx).set(lblk, x.dirFreeSpace(w.ptr, this.bs, ht, 0) as number);
+      if (!this.indexed(ctx)) this.hint(ctx).set(lblk, this.freeIn(w, false));
       return x.dirModLastInode() >>> 0;
     });
     if (found === undefined) throw new FsError("ENOENT", "no such entry", { syscall: sys });
@@ -193,7 +198,7 @@ export class DirWriter {
     const x = this.vol.engine.x;
     const found = await this.locate(h, ctx, name, sys, async (lblk, phys) => {
       const w = await h.getWriteAccess(phys);
-      const off = x.dirSetEntryInode(w.ptr, this.bs, this.np(name), name.length, newIno, type, this.hasTail ? 1 : 0) as number;
+      const off = x.dirSetEntryInode(w.ptr, this.bs, this.np(name), name.length, newIno, type, this.hasTail ? 1 : 0, this.shapedFlag(w)) as number;
       if (off < 0) throw this.engineError(ctx, `block ${lblk}`, off, sys);
       this.sealLeaf(h, ctx, w);
       return x.dirModLastInode() >>> 0;
@@ -264,6 +269,7 @@ export class DirWriter {
   /** Drop what is remembered about a directory (call when its inode is freed). */
   forget(ino: number): void {
     this.hints.delete(ino);
+    this.names.dropDir(ino);
   }
 
   // ---- checks and small helpers ----
@@ -390,14 +396,42 @@ export class DirWriter {
     }
   }
 
+  // Every changed directory block passes through one of these two: the place where the
+  // path walk's name cache (dcache.ts) learns that this directory's names changed.
   private sealLeaf(h: Handle, ctx: DirContext, ref: BlockRef): void {
     if (this.hasTail) this.vol.engine.x.dirBlockCsumSet(ref.ptr, ctx.inode.ino, ctx.inode.generation);
     h.dirty(ref);
+    this.names.dropDir(ctx.inode.ino);
   }
 
   private sealIndex(h: Handle, ctx: DirContext, ref: BlockRef, off: number): void {
     if (this.hasTail) this.vol.engine.x.dxNodeCsumSet(ref.ptr, ctx.inode.ino, ctx.inode.generation, off);
     h.dirty(ref);
+    this.names.dropDir(ctx.inode.ino);
+  }
+
+  /** The engine's `shaped` argument for a pinned leaf: checked in full since its last fill. */
+  private shapedFlag(ref: BlockRef): number {
+    return this.vol.cache.isShaped(ref) ? 1 : 0;
+  }
+
+  /**
+   * dirAddEntry on a pinned leaf. The engine checks the block before it can answer
+   * anything but a bad-argument code, so success, NOSPC and EXISTS all prove the block
+   * well-formed: remember that, and later calls only re-walk its geometry.
+   */
+  private addTo(ref: BlockRef, name: Uint8Array, ino: number, type: number): number {
+    const cache = this.vol.cache;
+    const r = this.vol.engine.x.dirAddEntry(ref.ptr, this.bs, this.np(name), name.length, ino, type, this.hasTail ? 1 : 0, this.shapedFlag(ref)) as number;
+    if (r >= 0 || r === this.K.DIRM_NOSPC || r === this.K.DIRM_EXISTS) cache.markShaped(ref);
+    return r;
+  }
+
+  /** dirFreeSpace of a pinned leaf (largest slot, or total), recording a passed check. */
+  private freeIn(ref: BlockRef, total: boolean): number {
+    const r = this.vol.engine.x.dirFreeSpace(ref.ptr, this.bs, this.hasTail ? 1 : 0, total ? 1 : 0, this.shapedFlag(ref)) as number;
+    if (r >= 0) this.vol.cache.markShaped(ref);
+    return r;
   }
 
   // ---- linear directories ----
@@ -415,7 +449,7 @@ export class DirWriter {
       const phys = await ctx.mapBlock(lblk);
       if (!(phys > 0)) continue;
       const ref = await this.readLeaf(h, ctx, lblk, phys, "link");
-      const free = x.dirFreeSpace(ref.ptr, this.bs, ht, 0) as number;
+      const free = this.freeIn(ref, false);
       if (free < 0) {
         h.release(ref);
         throw this.engineError(ctx, `block ${lblk}`, free, "link");
@@ -426,10 +460,10 @@ export class DirWriter {
         continue;
       }
       const w = await h.getWriteAccess(phys);
-      const r = x.dirAddEntry(w.ptr, this.bs, this.np(name), name.length, ino, type, ht) as number;
+      const r = this.addTo(w, name, ino, type);
       if (r < 0) throw this.engineError(ctx, `block ${lblk}`, r, "link");
       this.sealLeaf(h, ctx, w);
-      slots.set(lblk, x.dirFreeSpace(w.ptr, this.bs, ht, 0) as number);
+      slots.set(lblk, this.freeIn(w, false));
       return true;
     }
     return false;
@@ -446,8 +480,9 @@ export class DirWriter {
     const ht = this.hasTail ? 1 : 0;
     const probe = async (lblk: number, phys: number): Promise<boolean> => {
       const ref = await this.readLeaf(h, ctx, lblk, phys, syscall);
-      const off = x.dirLookup(ref.ptr, this.bs, this.np(name), name.length, ht) as number;
+      const off = x.dirLookup(ref.ptr, this.bs, this.np(name), name.length, ht, this.shapedFlag(ref)) as number;
       if (off < this.K.DIR_NOT_FOUND) throw this.engineError(ctx, `block ${lblk}`, off, syscall);
+      this.vol.cache.markShaped(ref);
       if (off < 0) h.release(ref);
       return off >= 0;
     };
@@ -492,6 +527,23 @@ export class DirWriter {
     const w: Walk = { path, levels, version, hash };
     await this.descend(h, ctx, w, 0, false, syscall);
     return w;
+  }
+
+  /**
+   * The walk of the lookup that just missed this name in this directory (MissProbe in
+   * dcache.ts), if no directory changed since — a create's insert then skips the second
+   * walk. The probe is consumed either way. Caller holds the directory's lock.
+   */
+  private async probed(ctx: DirContext, name: Uint8Array): Promise<Walk | undefined> {
+    const m = this.names.lastMiss;
+    if (!m) return undefined;
+    this.names.lastMiss = undefined;
+    const { ino, generation } = ctx.inode;
+    if (m.epoch !== this.names.epoch || m.dir !== ino || m.gen !== generation || m.path.length !== m.levels + 1) return undefined;
+    if (m.name.length !== name.length || m.name.some((b, k) => b !== name[k])) return undefined;
+    const path: Level[] = [];
+    for (const lv of m.path) path.push({ lblk: lv.lblk, phys: await this.mapped(ctx, lv.lblk, "link"), off: lv.off, i: lv.i });
+    return { path, levels: m.levels, version: m.version, hash: m.hash };
   }
 
   /** Fill path[from+1 ..] below path[from]: by hash, or (first) through entry 0. */
@@ -543,16 +595,23 @@ export class DirWriter {
     const x = this.vol.engine.x;
     const ht = this.hasTail ? 1 : 0;
     const need = x.dirRecLenFor(name.length) as number;
-    const w = await this.walk(h, ctx, name, sys);
+    const w = (await this.probed(ctx, name)) ?? (await this.walk(h, ctx, name, sys));
     const leaf = await this.leafOf(h, ctx, w, sys);
-    const ref = await this.readLeaf(h, ctx, leaf.lblk, leaf.phys, sys);
-    const slot = x.dirFreeSpace(ref.ptr, this.bs, ht, 0) as number;
-    const total = x.dirFreeSpace(ref.ptr, this.bs, ht, 1) as number;
-    if (slot < 0 || total < 0) throw this.engineError(ctx, `leaf ${leaf.lblk}`, slot < 0 ? slot : total, sys);
+    await this.readLeaf(h, ctx, leaf.lblk, leaf.phys, sys);
+    // The common case in one engine call: the leaf has a slot (and the name is not in it).
+    const lw = await h.getWriteAccess(leaf.phys);
+    const r0 = this.addTo(lw, name, ino, type);
+    if (r0 >= 0) {
+      this.sealLeaf(h, ctx, lw);
+      return;
+    }
+    if (r0 !== this.K.DIRM_NOSPC) throw this.engineError(ctx, `leaf ${leaf.lblk}`, r0, sys);
+    // No single slot fits; packing the live entries may free one.
+    const total = this.freeIn(lw, true);
+    if (total < 0) throw this.engineError(ctx, `leaf ${leaf.lblk}`, total, sys);
     if (total >= need) {
-      const lw = await h.getWriteAccess(leaf.phys);
-      if (slot < need) x.dirCompact(lw.ptr, this.bs, ht);
-      const r = x.dirAddEntry(lw.ptr, this.bs, this.np(name), name.length, ino, type, ht) as number;
+      x.dirCompact(lw.ptr, this.bs, ht, this.shapedFlag(lw));
+      const r = this.addTo(lw, name, ino, type);
       if (r < 0) throw this.engineError(ctx, `leaf ${leaf.lblk}`, r, sys);
       this.sealLeaf(h, ctx, lw);
       return;
@@ -567,7 +626,7 @@ export class DirWriter {
     const split = x.dxLastSplitHash() >>> 0;
     await this.insertIndex(h, ctx, w.path[w.levels]!, split, nb.lblk);
     const target = w.hash >= ((split & ~1) >>> 0) ? dst : src;
-    const r = x.dirAddEntry(target.ptr, this.bs, this.np(name), name.length, ino, type, ht) as number;
+    const r = this.addTo(target, name, ino, type);
     this.sealLeaf(h, ctx, src);
     this.sealLeaf(h, ctx, dst);
     if (r < 0) throw this.engineError(ctx, `leaf after split`, r, sys);
@@ -643,8 +702,8 @@ export class DirWriter {
     const p0 = await this.mapped(ctx, 0, sys);
     const b0 = await this.readLeaf(h, ctx, 0, p0, sys);
     // Check "." and ".." before allocating, so a refusal leaves nothing behind.
-    const dotOff = x.dirLookup(b0.ptr, this.bs, this.dotsPtr, 1, ht) as number;
-    const dotdotOff = x.dirLookup(b0.ptr, this.bs, this.dotsPtr, 2, ht) as number;
+    const dotOff = x.dirLookup(b0.ptr, this.bs, this.dotsPtr, 1, ht, 0) as number;
+    const dotdotOff = x.dirLookup(b0.ptr, this.bs, this.dotsPtr, 2, ht, 0) as number;
     if (dotOff !== 0 || dotdotOff !== (x.dirEntryRecLen(b0.ptr, this.bs, 0) as number)) {
       throw this.corrupt(ctx, "block 0 does not start with '.' and '..'", sys);
     }

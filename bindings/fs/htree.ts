@@ -13,6 +13,7 @@
 import { FsError } from "./errors.ts";
 import type { Inode } from "./inode.ts";
 import type { Volume } from "./volume.ts";
+import type { MissProbe } from "./dcache.ts";
 
 type Ref = { ptr: number; slot: number; blk: number };
 type Load = (lblk: number, syscall: string) => Promise<Ref | undefined>;
@@ -46,30 +47,109 @@ function constants(vol: Volume): (n: string) => number {
   return c;
 }
 
-export async function htreeFind(vol: Volume, dir: Inode, nameLen: number, namePtr: number, load: Load, hasCsum: boolean): Promise<number | undefined> {
+/** Engine constants an index walk uses, read once per engine (Engine.constant is slow). */
+interface DxConsts {
+  DXR: number;
+  DXN: number;
+  UP: number;
+  STOP: number;
+  FOLLOW: number;
+}
+const dxConstMemo = new WeakMap<object, DxConsts>();
+function dxConsts(vol: Volume): DxConsts {
+  let k = dxConstMemo.get(vol.engine);
+  if (!k) {
+    const c = constants(vol);
+    k = { DXR: c("DXR_ENTRIES"), DXN: c("DXN_ENTRIES"), UP: c("DX_NEXT_UP"), STOP: c("DX_NEXT_STOP"), FOLLOW: c("DX_NEXT_FOLLOW") };
+    dxConstMemo.set(vol.engine, k);
+  }
+  return k;
+}
+
+/**
+ * One lookup's state. A class rather than closures inside htreeFind: a lookup runs for
+ * every path component, and per-call closures were a visible share of a stat-heavy
+ * profile (allocation and GC). One object per lookup, methods on the prototype.
+ */
+class DxWalk {
+  readonly path: Level[] = [];
+  readonly nblocks: number;
+  constructor(
+    readonly vol: Volume,
+    readonly dir: Inode,
+    readonly load: Load,
+    readonly hasCsum: boolean,
+  ) {
+    this.nblocks = Math.ceil(dir.size / vol.blockSize);
+  }
+
+  corrupt(why: string): FsError {
+    return new FsError("EFSCORRUPTED", `directory inode ${this.dir.ino}: htree ${why}`, { syscall: "lookup" });
+  }
+
+  /** Pin directory block lblk (the caller releases it); corrupt if outside or a hole. */
+  async pin(lblk: number): Promise<Ref> {
+    if (!(lblk >= 0 && lblk < this.nblocks)) throw this.corrupt(`points at block ${lblk} outside the directory`);
+    const ref = await this.load(lblk, "lookup");
+    if (!ref) throw this.corrupt(`points at a hole (block ${lblk})`);
+    return ref;
+  }
+
+  /** Verify an index block's dx tail once per fill from the device (BlockCache.isVerified). */
+  checkCsum(ref: Ref, lblk: number): void {
+    const { vol, dir } = this;
+    if (!this.hasCsum || vol.cache.isVerified(ref, dir.ino, dir.generation)) return;
+    const x = vol.engine.x;
+    const off = x.dxCountOffset(ref.ptr) as number;
+    if (off < 0 || !x.dxNodeCsumVerify(ref.ptr, dir.ino, dir.generation, off)) throw this.corrupt(`index block ${lblk} checksum mismatch`);
+    vol.cache.markVerified(ref, dir.ino, dir.generation);
+  }
+
+  /** Block number of entry i of the index block at path level lv. */
+  async childOf(lv: Level): Promise<number> {
+    const ref = await this.pin(lv.lblk);
+    try {
+      return this.vol.engine.x.dxEntryBlock(ref.ptr, this.vol.blockSize, lv.off, lv.i) >>> 0;
+    } finally {
+      this.vol.cache.release(ref);
+    }
+  }
+
+  /** Fill path[from+1 .. levels] below path[from]: by hash, or (first) through entry 0. */
+  async descend(from: number, levels: number, hash: number, first: boolean, K: DxConsts): Promise<void> {
+    const x = this.vol.engine.x;
+    const bs = this.vol.blockSize;
+    for (let k = from; k < levels; k++) {
+      const child = await this.childOf(this.path[k]!);
+      const ref = await this.pin(child);
+      let i: number;
+      try {
+        if ((x.dxNodeCheck(ref.ptr, bs, this.hasCsum ? 1 : 0) as number) < 0) throw this.corrupt(`node ${child} is malformed`);
+        this.checkCsum(ref, child);
+        i = first ? 0 : (x.dxFind(ref.ptr, bs, K.DXN, hash) as number);
+      } finally {
+        this.vol.cache.release(ref);
+      }
+      if (i < 0) throw this.corrupt(`node ${child} is malformed (${i})`);
+      this.path[k + 1] = { lblk: child, off: K.DXN, i };
+    }
+  }
+}
+
+/**
+ * Look a name (nameLen bytes at namePtr in engine memory) up through dir's index. Any
+ * caller with a Volume; holds nothing across calls. `miss`, when given, receives the
+ * index path the hash led to (its hash, version, levels and path fields are set), so
+ * that a following insert need not walk again.
+ */
+export async function htreeFind(
+  vol: Volume, dir: Inode, nameLen: number, namePtr: number, load: Load, hasCsum: boolean,
+  miss?: Pick<MissProbe, "hash" | "version" | "levels" | "path">,
+): Promise<number | undefined> {
   const x = vol.engine.x;
   const bs = vol.blockSize;
-  const c = constants(vol);
-  const nblocks = Math.ceil(dir.size / bs);
-  const corrupt = (why: string) => new FsError("EFSCORRUPTED", `directory inode ${dir.ino}: htree ${why}`, { syscall: "lookup" });
-
-  const withBlock = async <T>(lblk: number, fn: (ptr: number, ref: Ref) => T): Promise<T> => {
-    if (!(lblk >= 0 && lblk < nblocks)) throw corrupt(`points at block ${lblk} outside the directory`);
-    const ref = await load(lblk, "lookup");
-    if (!ref) throw corrupt(`points at a hole (block ${lblk})`);
-    try {
-      return fn(ref.ptr, ref);
-    } finally {
-      vol.cache.release(ref);
-    }
-  };
-  // Once per fill from the device, like the leaves (BlockCache.isVerified).
-  const checkCsum = (ref: Ref, lblk: number) => {
-    if (!hasCsum || vol.cache.isVerified(ref, dir.ino, dir.generation)) return;
-    const off = x.dxCountOffset(ref.ptr) as number;
-    if (off < 0 || !x.dxNodeCsumVerify(ref.ptr, dir.ino, dir.generation, off)) throw corrupt(`index block ${lblk} checksum mismatch`);
-    vol.cache.markVerified(ref, dir.ino, dir.generation);
-  };
+  const K = dxConsts(vol);
+  const w = new DxWalk(vol, dir, load, hasCsum);
 
   if (seedEngine !== vol.engine) {
     seedPtr = vol.engine.alloc(16);
@@ -78,62 +158,66 @@ export async function htreeFind(vol: Volume, dir: Inode, nameLen: number, namePt
   vol.engine.u8.set(vol.sb.hashSeed, seedPtr);
 
   // Root: levels, hash version, first choice.
-  const root = await withBlock(0, (ptr, ref) => {
-    const levels = x.dxRootCheck(ptr, bs, hasCsum ? 1 : 0, x.dxMaxLevels(vol.sb.incompat)) as number;
+  let levels: number;
+  let hash: number;
+  let version: number;
+  const root = await w.pin(0);
+  try {
+    levels = x.dxRootCheck(root.ptr, bs, hasCsum ? 1 : 0, x.dxMaxLevels(vol.sb.incompat)) as number;
     if (levels < 0) return undefined;
-    checkCsum(ref, 0);
-    const version = x.dxEffectiveHashVersion(x.dxHashVersion(ptr), vol.sb.flags) >>> 0;
+    w.checkCsum(root, 0);
+    version = x.dxEffectiveHashVersion(x.dxHashVersion(root.ptr), vol.sb.flags) >>> 0;
     if (!x.dxHashSupported(version)) return undefined;
-    const hash = x.dxHash(namePtr, nameLen, version, seedPtr) >>> 0;
-    const i = x.dxFind(ptr, bs, c("DXR_ENTRIES"), hash) as number;
-    if (i < 0) throw corrupt(`root is malformed (${i})`);
-    return { levels, hash, i };
-  });
-  if (!root) return undefined;
-  const { levels, hash } = root;
-  const path: Level[] = [{ lblk: 0, off: c("DXR_ENTRIES"), i: root.i }];
-  const DXN = c("DXN_ENTRIES");
+    hash = x.dxHash(namePtr, nameLen, version, seedPtr) >>> 0;
+    const i = x.dxFind(root.ptr, bs, K.DXR, hash) as number;
+    if (i < 0) throw w.corrupt(`root is malformed (${i})`);
+    w.path.push({ lblk: 0, off: K.DXR, i });
+  } finally {
+    vol.cache.release(root);
+  }
+  const path = w.path;
+  await w.descend(0, levels, hash, false, K);
+  if (miss) {
+    miss.hash = hash;
+    miss.version = version;
+    miss.levels = levels;
+    miss.path = path.map((lv) => ({ lblk: lv.lblk, off: lv.off, i: lv.i }));
+  }
 
-  // Fill path[from+1 ..] by descending from path[from]; first: take entry 0 (after a move
-  // to the right) instead of searching.
-  const descend = async (from: number, first: boolean) => {
-    for (let k = from; k < levels; k++) {
-      const parent = path[k]!;
-      const child = await withBlock(parent.lblk, (ptr) => x.dxEntryBlock(ptr, bs, parent.off, parent.i) >>> 0);
-      const i = await withBlock(child, (ptr, ref) => {
-        if ((x.dxNodeCheck(ptr, bs, hasCsum ? 1 : 0) as number) < 0) throw corrupt(`node ${child} is malformed`);
-        checkCsum(ref, child);
-        return first ? 0 : (x.dxFind(ptr, bs, DXN, hash) as number);
-      });
-      if (i < 0) throw corrupt(`node ${child} is malformed (${i})`);
-      path[k + 1] = { lblk: child, off: DXN, i };
-    }
-  };
-  await descend(0, false);
-
-  const visited = new Set<number>();
+  let visited: Set<number> | undefined;
   for (;;) {
-    const deepest = path[levels]!;
-    const leaf = await withBlock(deepest.lblk, (ptr) => x.dxEntryBlock(ptr, bs, deepest.off, deepest.i) >>> 0);
-    if (visited.has(leaf)) throw corrupt(`revisits leaf ${leaf}`);
-    visited.add(leaf);
-    const ino = await withBlock(leaf, (ptr) => {
-      const off = x.dirLookup(ptr, bs, namePtr, nameLen, hasCsum ? 1 : 0) as number;
-      if (off < -1) throw corrupt(`leaf ${leaf} is malformed (${off})`);
-      return off >= 0 ? x.dirEntryInode(ptr, bs, off) >>> 0 : 0;
-    });
+    const leaf = await w.childOf(path[levels]!);
+    // Most lookups visit one leaf: the set that stops a looping index is made on a second.
+    if (visited === undefined) visited = new Set([leaf]);
+    else if (visited.has(leaf)) throw w.corrupt(`revisits leaf ${leaf}`);
+    else visited.add(leaf);
+    const ref = await w.pin(leaf);
+    let ino: number;
+    try {
+      const off = x.dirLookup(ref.ptr, bs, namePtr, nameLen, hasCsum ? 1 : 0, vol.cache.isShaped(ref) ? 1 : 0) as number;
+      if (off < -1) throw w.corrupt(`leaf ${leaf} is malformed (${off})`);
+      vol.cache.markShaped(ref);
+      ino = off >= 0 ? x.dirEntryInode(ref.ptr, bs, off) >>> 0 : 0;
+    } finally {
+      vol.cache.release(ref);
+    }
     if (ino) return ino;
     // A miss: the name may continue in the next leaf when hashes collide.
     let k = levels;
-    let next = c("DX_NEXT_UP");
+    let next = K.UP;
     for (; k >= 0; k--) {
       const lv = path[k]!;
-      next = await withBlock(lv.lblk, (ptr) => x.dxContinues(ptr, bs, lv.off, lv.i, hash) as number);
-      if (next !== c("DX_NEXT_UP")) break;
+      const nref = await w.pin(lv.lblk);
+      try {
+        next = x.dxContinues(nref.ptr, bs, lv.off, lv.i, hash) as number;
+      } finally {
+        vol.cache.release(nref);
+      }
+      if (next !== K.UP) break;
     }
-    if (k < 0 || next === c("DX_NEXT_STOP")) return 0;
-    if (next !== c("DX_NEXT_FOLLOW")) throw corrupt(`bad entry order (${next})`);
+    if (k < 0 || next === K.STOP) return 0;
+    if (next !== K.FOLLOW) throw w.corrupt(`bad entry order (${next})`);
     path[k]!.i++;
-    await descend(k, true);
+    await w.descend(k, levels, hash, true, K);
   }
 }

@@ -9,11 +9,15 @@
  * targets restart at the root, relative ones at the link's directory; more than 40 links
  * in one resolution is ELOOP. Link targets are bytes: anything over 4095 bytes, or with a
  * NUL, is corruption.
+ *
+ * Names found are remembered per directory (dcache.ts), so the components every path
+ * shares — "/big" of /big/f1 … /big/f50000 — are looked up once, not once per path.
  */
 import { FsError } from "./errors.ts";
 import type { Inode } from "./inode.ts";
 import type { Volume } from "./volume.ts";
 import { readInodeData } from "./file.ts";
+import { dcacheOf } from "./dcache.ts";
 
 const MAX_SYMLINK_HOPS = 40;
 const NAME_MAX = 255;
@@ -79,6 +83,7 @@ export class Namei {
     // A UTF-16 code unit is at most 3 UTF-8 bytes: short paths need no encoding to check.
     if (path.length * 3 >= PATH_MAX && utf8.encode(path).length >= PATH_MAX) throw new FsError("ENAMETOOLONG", "path too long", { syscall, path });
     const vol = this.vol;
+    const dcache = dcacheOf(vol.cache);
     let cur = await vol.inodes.get(ROOT_INO);
     // The chain of directories from the root to `cur`, for '..' in realpath.
     const names: string[] = [];
@@ -100,9 +105,15 @@ export class Namei {
         }
         continue;
       }
-      const bytes = utf8.encode(name);
-      if (bytes.length > NAME_MAX) throw new FsError("ENAMETOOLONG", `name '${name.slice(0, 32)}…' is longer than 255 bytes`, { syscall, path });
-      const ino = await vol.dirs.lookup(cur, bytes);
+      // Remembered names skip the encoding and the directory lookup (bindings/fs/dcache.ts).
+      let ino = dcache.get(cur.ino, cur.generation, name);
+      if (!ino) {
+        const epoch = dcache.epoch;
+        const bytes = utf8.encode(name);
+        if (bytes.length > NAME_MAX) throw new FsError("ENAMETOOLONG", `name '${name.slice(0, 32)}…' is longer than 255 bytes`, { syscall, path });
+        ino = await vol.dirs.lookup(cur, bytes);
+        if (ino) dcache.set(cur.ino, cur.generation, name, ino, epoch);
+      }
       if (!ino) {
         if (soft) {
           const atEnd = !viaLastLink && pending.every((c) => c === "" || c === ".");
