@@ -207,7 +207,10 @@ async function spawned(cmd: string, args: string[]): Promise<number> {
 }
 
 const mke2fsArgs = (inp: Input, withTree: boolean) => ["-q", "-t", "ext4", "-F", ...(withTree ? ["-d", inp.src] : []), inp.img, `${inp.size / KiB}k`];
-const cliArgs = (inp: Input) => [CLI, "mkfs", inp.img, String(inp.size), "--from", inp.src, "-q"];
+// The node flags the CLI's own "#!/usr/bin/env -S node …" line asks for, so the bench runs
+// it exactly as a user's shell does.
+const cliNodeFlags = (): string[] => (readFileSync(CLI, "utf8").split("\n", 1)[0]!.match(/\bnode\b(.*)$/)?.[1] ?? "").trim().split(/\s+/).filter(Boolean);
+const cliArgs = (inp: Input) => [...cliNodeFlags(), CLI, "mkfs", inp.img, String(inp.size), "--from", inp.src, "-q"];
 const cpArgs = (inp: Input) => ["-r", inp.src, inp.cpOut];
 
 async function ext2fsRun(inp: Input, kind: "sync" | "filedisk"): Promise<number> {

@@ -69,7 +69,11 @@ if (!opts["wasm-only"]) {
       sourcemap: true,
       minify: browser,
       plugins: browser ? [inlinePlugin] : [],
-      banner: out === "dist/cli.js" ? { js: "#!/usr/bin/env node" } : undefined,
+      // A small young generation keeps the CLI's peak RSS under 150 MiB on big trees
+      // (garbage from many small creates otherwise piles up between scavenges) and is no
+      // slower: measured 174 → 131 MiB for 20,000 files. Benches run the CLI with the
+      // flags of this line.
+      banner: out === "dist/cli.js" ? { js: "#!/usr/bin/env -S node --max-semi-space-size=4" } : undefined,
     });
     sizes.push([out, join(root, out)]);
     if (browser) sizes.push(["dist/browser-worker.js", join(root, "dist/browser-worker.js")]);
