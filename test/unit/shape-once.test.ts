@@ -19,6 +19,7 @@ import "../../bindings/node.ts";
 import { mount, MemoryDevice, FsError } from "../../bindings/index.ts";
 import { Engine } from "../../bindings/wasm.ts";
 import { debugfs, run, tempDir, tool } from "../helpers/e2fsprogs.ts";
+import { sibling, codeOf } from "../helpers/damaged-dir.ts";
 
 const BS = 4096;
 const tmp = tempDir("shape-once-");
@@ -47,32 +48,6 @@ function offsetOf(bytes: Uint8Array, name: string): number {
   const at = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).indexOf(Buffer.from(name));
   expect(at).toBeGreaterThan(0);
   return at;
-}
-
-/**
- * Another name stored in block blk, not looked up before: a name already resolved is
- * answered by the path walk's name cache (bindings/fs/dcache.ts) without reading its
- * leaf again — as Linux's dcache does — so only a lookup of an unremembered name is sure
- * to read the leaf.
- */
-function sibling(bytes: Uint8Array, blk: number, not: string): string {
-  for (let i = 0; i < 400; i++) {
-    const n = `name-${String(i).padStart(4, "0")}`;
-    if (n === not) continue;
-    const at = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).indexOf(Buffer.from(n));
-    if (Math.floor(at / BS) === blk) return n;
-  }
-  throw new Error(`no other name in block ${blk}`);
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-    return undefined;
-  } catch (e) {
-    expect(e).toBeInstanceOf(FsError);
-    return (e as FsError).code;
-  }
 }
 
 describe("directory leaves are structure-checked once per read from the device", () => {
@@ -106,7 +81,7 @@ describe("directory leaves are structure-checked once per read from the device",
         expect(vol.cache.peek(blk)).toBeUndefined();
       }
       // Re-read: checked in full again, so the damaged name makes the leaf corrupt.
-      expect(await codeOf(vol.stat(`/d/${sibling(bytes, blk, name)}`))).toBe("EFSCORRUPTED");
+      expect(await codeOf(vol.stat(`/d/${sibling(bytes, blk, name, BS)}`))).toBe("EFSCORRUPTED");
       expect(await codeOf(vol.readdir("/d"))).toBe("EFSCORRUPTED");
       await vol.unmount();
     });

@@ -14,6 +14,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import "../../bindings/node.ts";
 import { mount, MemoryDevice, FsError } from "../../bindings/index.ts";
 import { debugfs, run, tempDir, tool } from "../helpers/e2fsprogs.ts";
+import { sibling, codeOf } from "../helpers/damaged-dir.ts";
 
 const BS = 4096;
 const tmp = tempDir("verify-once-");
@@ -45,32 +46,6 @@ function blockOf(bytes: Uint8Array, name: string): number {
   const at = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).indexOf(needle);
   expect(at).toBeGreaterThan(0);
   return Math.floor(at / BS);
-}
-
-/**
- * Another name stored in block blk, not looked up before: a name already resolved is
- * answered by the path walk's name cache (bindings/fs/dcache.ts) without reading its
- * leaf again — as Linux's dcache does — so only a lookup of an unremembered name is sure
- * to read the leaf.
- */
-function sibling(bytes: Uint8Array, blk: number, not: string): string {
-  for (let i = 0; i < 400; i++) {
-    const n = `name-${String(i).padStart(4, "0")}`;
-    if (n === not) continue;
-    const at = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).indexOf(Buffer.from(n));
-    if (Math.floor(at / BS) === blk) return n;
-  }
-  throw new Error(`no other name in block ${blk}`);
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-    return undefined;
-  } catch (e) {
-    expect(e).toBeInstanceOf(FsError);
-    return (e as FsError).code;
-  }
 }
 
 describe("directory checksums are verified once per read from the device", () => {
@@ -105,7 +80,7 @@ describe("directory checksums are verified once per read from the device", () =>
         expect(vol.cache.peek(blk)).toBeUndefined();
         expect(vol.cache.stats().evictions).toBeGreaterThan(0);
       }
-      expect(await codeOf(vol.stat(`/d/${sibling(bytes, blk, name)}`))).toBe("EFSCORRUPTED");
+      expect(await codeOf(vol.stat(`/d/${sibling(bytes, blk, name, BS)}`))).toBe("EFSCORRUPTED");
       // Names in undamaged leaves still resolve.
       const other = ["name-0000", "name-0200", "name-0399"].find((n) => blockOf(bytes, n) !== blk)!;
       expect((await vol.stat(`/d/${other}`)).isFile()).toBe(true);
@@ -123,7 +98,7 @@ describe("directory checksums are verified once per read from the device", () =>
     bytes[blk * BS + BS - 1] ^= 0x5a;
     expect(await vol.cache.invalidate(blk)).toBe(true);
     // A name of the same leaf: its lookup lands there (a new name might hash elsewhere).
-    expect(await codeOf(vol.writeFile(`/d/${sibling(bytes, blk, name)}`, "x"))).toBe("EFSCORRUPTED");
+    expect(await codeOf(vol.writeFile(`/d/${sibling(bytes, blk, name, BS)}`, "x"))).toBe("EFSCORRUPTED");
     await vol.unmount().catch(() => {});
   });
 });
