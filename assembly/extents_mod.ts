@@ -72,11 +72,12 @@
 // unwritten ones) plus two edge splits; removal frees at most one run per extent.
 
 import {
-  EE_BLOCK, EE_LEN, EE_SIZE, EE_START_HI, EE_START_LO, EH_DEPTH, EH_ENTRIES, EH_GENERATION, EH_MAGIC,
-  EH_MAX, EH_SIZE, EI_BLOCK, EI_LEAF_HI, EI_LEAF_LO, EI_UNUSED, EXT4_EXT_MAGIC, EXT_INIT_MAX_LEN,
-  EXT_MAX_DEPTH, EXT_UNWRITTEN_MAX_LEN,
+  EE_SIZE, EH_DEPTH, EH_ENTRIES, EH_GENERATION, EH_MAGIC, EH_MAX, EI_BLOCK, EXT4_EXT_MAGIC, EXT_MAX_DEPTH,
 } from "./ondisk/extent";
 import { I_BLOCK_SIZE } from "./ondisk/inode";
+import {
+  PHYS_LIMIT, countOf, depthOf, entAt, keyOf, lenOf, maxLenFor, maxOf, physOf, setExtent, setIndex, unwOf, validPhys,
+} from "./extents_node";
 import {
   EXT_ERR_DEPTH, EXT_ERR_ENTRIES, EXT_ERR_LEN, EXT_ERR_MAGIC, EXT_ERR_MAX, EXT_ERR_ORDER, EXT_ERR_RANGE,
   EXT_LBLK_END, extNodeCapacity,
@@ -93,8 +94,6 @@ export const EXT_MOD_SCRATCH: i32 = -24;
 /** The root is already at the deepest level ext4 allows (5): the tree cannot grow. */
 export const EXT_MOD_DEPTH: i32 = -23;
 
-// 2^48: physical block numbers are 48 bits.
-const PHYS_LIMIT: f64 = 281474976710656.0;
 const LBLK_LIMIT: f64 = 4294967296.0; // exclusive logical end may be 2^32
 
 const SCRATCH_ENT: usize = 16;
@@ -129,73 +128,6 @@ function resetResults(): void {
   rFreedCount = 0;
   rFreedBlocks = 0;
   rConverted = 0;
-}
-
-// ── entry access (callers have bounded i by a checked header) ─────────────────────────
-
-// @ts-ignore: decorator
-@inline function entAt(node: usize, i: i32): usize {
-  return node + <usize>EH_SIZE + <usize>i * <usize>EE_SIZE;
-}
-
-// @ts-ignore: decorator
-@inline function countOf(node: usize): i32 {
-  return <i32>load<u16>(node + EH_ENTRIES);
-}
-
-// @ts-ignore: decorator
-@inline function maxOf(node: usize): i32 {
-  return <i32>load<u16>(node + EH_MAX);
-}
-
-// @ts-ignore: decorator
-@inline function depthOf(node: usize): i32 {
-  return <i32>load<u16>(node + EH_DEPTH);
-}
-
-// @ts-ignore: decorator
-@inline function keyOf(e: usize): u32 {
-  return load<u32>(e + EE_BLOCK);
-}
-
-// @ts-ignore: decorator
-@inline function lenOf(e: usize): u32 {
-  const raw = <u32>load<u16>(e + EE_LEN);
-  return raw > <u32>EXT_INIT_MAX_LEN ? raw - <u32>EXT_INIT_MAX_LEN : raw;
-}
-
-// @ts-ignore: decorator
-@inline function unwOf(e: usize): bool {
-  return <u32>load<u16>(e + EE_LEN) > <u32>EXT_INIT_MAX_LEN;
-}
-
-// @ts-ignore: decorator
-@inline function physOf(e: usize): u64 {
-  return (<u64>load<u16>(e + EE_START_HI) << 32) | <u64>load<u32>(e + EE_START_LO);
-}
-
-function setExtent(e: usize, lblk: u32, len: u32, phys: u64, unw: bool): void {
-  store<u32>(e + EE_BLOCK, lblk);
-  store<u16>(e + EE_LEN, <u16>(unw ? len + <u32>EXT_INIT_MAX_LEN : len));
-  store<u16>(e + EE_START_HI, <u16>(phys >> 32));
-  store<u32>(e + EE_START_LO, <u32>(phys & 0xffffffff));
-}
-
-function setIndex(e: usize, key: u32, child: u64): void {
-  store<u32>(e + EI_BLOCK, key);
-  store<u32>(e + EI_LEAF_LO, <u32>(child & 0xffffffff));
-  store<u16>(e + EI_LEAF_HI, <u16>(child >> 32));
-  store<u16>(e + EI_UNUSED, 0);
-}
-
-// @ts-ignore: decorator
-@inline function maxLenFor(unw: bool): u32 {
-  return unw ? <u32>EXT_UNWRITTEN_MAX_LEN : <u32>EXT_INIT_MAX_LEN;
-}
-
-// A whole non-negative number below 2^48 (NaN and fractions fail the comparisons).
-function validPhys(p: f64): bool {
-  return p >= 0 && p < PHYS_LIMIT && p == Math.floor(p);
 }
 
 // ── structural check ──────────────────────────────────────────────────────────────────
