@@ -401,13 +401,24 @@ export class BlockCache {
    * invalidate() for blocks [first, first+count), e.g. before data is written around the
    * cache. Blocks that are not cached (nearly all, for file data) cost one engine call
    * each and no await; only a block with I/O in flight is waited for. Same errors.
+   * waitPins: a block someone holds pinned is retried on later turns instead of failing
+   * at once — lock-free readers pin a block only for one fetch and copy, so a writer
+   * overwriting or freeing it waits them out (EBUSY after ~1,000 turns).
    */
-  async invalidateRange(first: number, count: number): Promise<void> {
+  async invalidateRange(first: number, count: number, waitPins = false): Promise<void> {
     for (let b = first; b < first + count; b++) {
       if (!Number.isSafeInteger(b) || b < 0) throw new FsError("EINVAL", `bad block number ${b}`);
       const r: number = this.x.cacheInvalidate(b);
       if (r === this.INVAL_DONE || r === this.INVAL_ABSENT) continue;
-      await this.invalidate(b);
+      for (let turn = 0; ; turn++) {
+        try {
+          await this.invalidate(b);
+          break;
+        } catch (e) {
+          if (!waitPins || !(e instanceof FsError && e.code === "EBUSY") || turn >= 1000) throw e;
+          await new Promise((resolve) => setTimeout(resolve, 0));
+        }
+      }
     }
   }
 

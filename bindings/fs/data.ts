@@ -98,34 +98,11 @@ export class FileData {
   /** Write `data` at physical blocks [start, start+n) straight from memory. */
   private async deviceWrite(start: number, data: Uint8Array): Promise<void> {
     const bs = this.vol.blockSize;
-    const n = data.length / bs;
-    try {
-      await this.vol.cache.invalidateRange(start, n);
-    } catch (e) {
-      // A lock-free reader holds one of them for a moment: wait it out block by block.
-      if (!(e instanceof FsError && e.code === "EBUSY")) throw e;
-      for (let i = 0; i < n; i++) await this.dropCached(start + i);
-    }
+    // A lock-free reader (file.ts) may hold one of them for a moment: wait it out.
+    await this.vol.cache.invalidateRange(start, data.length / bs, true);
     for (let off = 0; off < data.length; off += MAX_IO) {
       const part = data.subarray(off, Math.min(data.length, off + MAX_IO));
       await this.vol.device.write(start * bs + off, part);
-    }
-  }
-
-  /**
-   * Drop blk's cached copy before it is overwritten on the device. A lock-free reader
-   * (file.ts) pins a data block only for one device read and a copy, so EBUSY here means
-   * "a reader is fetching it right now": give it a few turns rather than fail the write.
-   */
-  private async dropCached(blk: number): Promise<void> {
-    for (let turn = 0; ; turn++) {
-      try {
-        await this.vol.cache.invalidate(blk);
-        return;
-      } catch (e) {
-        if (!(e instanceof FsError && e.code === "EBUSY") || turn >= 1000) throw e;
-        await new Promise((r) => setTimeout(r, 0));
-      }
     }
   }
 

@@ -128,13 +128,7 @@ export class CacheHandle implements Handle {
     // Readers pin a block only between a cache get and the copy right after it, so a
     // freed block still pinned at forget() is free again within a few turns.
     try {
-      for (const blk of this.forgotten) {
-        let tries = 0;
-        while (!(await this.drop(blk))) {
-          if (++tries > 1000) throw new FsError("EBUSY", `freed block ${blk} stays pinned; it cannot be dropped from the cache`);
-          await new Promise((r) => setTimeout(r, 0));
-        }
-      }
+      for (const blk of this.forgotten) await this.cache.invalidateRange(blk, 1, true);
     } finally {
       this.forgotten.clear();
       // Always: a stop hook left unrun would keep readers of an inode waiting forever.
