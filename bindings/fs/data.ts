@@ -35,6 +35,7 @@
  * between buffered writes; code that changes a file's extent tree elsewhere (fallocate,
  * direct I/O) calls forgetHoles. A stale hole would only over-reserve, never under.
  */
+import { extentsFlag } from "./wstate.ts";
 import { FsError } from "./errors.ts";
 import type { Handle } from "../journal/handle.ts";
 import type { Volume } from "./volume.ts";
@@ -236,7 +237,7 @@ export class FileData {
     const bs = this.vol.blockSize;
     const lblks = [...map.keys()].sort((a, b) => a - b);
     const endio = this.vol.background.get<ReturnType<typeof endioOf>>("endio");
-    const nolock = endio?.dioreadNolock && (s.fields.flags & (this.vol.engine.constant("INODE_FL_EXTENTS") >>> 0)) !== 0
+    const nolock = endio?.dioreadNolock && (s.fields.flags & extentsFlag(this.vol)) !== 0
       ? { ios: [] as IoEnd[], requests: [] as Promise<void>[] }
       : undefined;
     // Blocks past EOF (a truncate raced a buffered write) are dropped.

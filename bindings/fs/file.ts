@@ -29,7 +29,7 @@ import type { Inode } from "./inode.ts";
 import type { Volume } from "./volume.ts";
 import type { Stats } from "./stats.ts";
 import { CacheHandle } from "../journal/handle.ts";
-import { WState, nowTime } from "./wstate.ts";
+import { WState, nowTime, extentsFlag } from "./wstate.ts";
 import { directRead, directWrite } from "./direct.ts";
 import { fallocate as fallocateInode } from "./fallocate.ts";
 import { ExtentTree } from "./extent_tree.ts";
@@ -319,7 +319,7 @@ export class FileHandle {
         // No request in flight may target blocks the truncate frees (see fallocate.ts).
         const endio = endioOf(vol);
         await endio.waitInode(this.ino, true);
-        if ((s.fields.flags & (vol.engine.constant("INODE_FL_EXTENTS") >>> 0)) !== 0) await endio.convertInode(h, s, vol.writeParts.tree(s));
+        if ((s.fields.flags & extentsFlag(vol)) !== 0) await endio.convertInode(h, s, vol.writeParts.tree(s));
         await vol.fileData.truncate(h, s, len);
         const t = nowTime();
         s.fields.mtime = t;
@@ -350,7 +350,7 @@ export class FileHandle {
 
   private async extentsOf(inode: Inode): Promise<{ logical: number; physical: number; length: number; unwritten: boolean }[]> {
     const out: { logical: number; physical: number; length: number; unwritten: boolean }[] = [];
-    if ((inode.flags & (this.vol.engine.constant("INODE_FL_EXTENTS") >>> 0)) !== 0) {
+    if ((inode.flags & extentsFlag(this.vol)) !== 0) {
       const tree = new ExtentTree(this.vol, {
         ino: inode.ino, generation: inode.generation, iblock: inode.iblock.slice(),
         goal: () => 0, addBlocks: () => {}, markDirty: () => {},

@@ -45,7 +45,7 @@
 import { FsError } from "./errors.ts";
 import { CacheHandle, type Handle } from "../journal/handle.ts";
 import type { Volume } from "./volume.ts";
-import { WState } from "./wstate.ts";
+import { WState, extentsFlag } from "./wstate.ts";
 import { quiesceForFree } from "./treeseq.ts";
 
 const S_IFMT = 0o170000;
@@ -290,7 +290,7 @@ export async function inactivateStep(vol: Volume, h: Handle, ino: number, budget
   let used = 1;
   // Requests of a direct write whose last handle closed under it land first.
   if (!isFastSymlink(s)) await quiesceForFree(vol, h, s);
-  if (!isFastSymlink(s) && (s.fields.flags & (vol.engine.constant("INODE_FL_EXTENTS") >>> 0)) !== 0) {
+  if (!isFastSymlink(s) && (s.fields.flags & extentsFlag(vol)) !== 0) {
     // Whole leaves from the front, up to the budget, in one pass over them. A partial
     // step leaves an ordinary sparse file: a valid tree with a hole where the freed leaves
     // were, i_blocks in step, i_size unchanged (for a truncate orphan, the blocks below

@@ -35,6 +35,7 @@
  * stable(); the last reader leaving drops the idle entries (a later reader that finds no
  * entry records stamp 0, and any later change gives a non-zero stamp).
  */
+import { extentsFlag } from "./wstate.ts";
 import { FsError } from "./errors.ts";
 import type { Handle } from "../journal/handle.ts";
 import type { Inode } from "./inode.ts";
@@ -200,7 +201,7 @@ export async function quiesceForFree(vol: Volume, h: Handle, s: WState): Promise
   const endio = vol.background.get<EndIo>("endio");
   if (!endio) return;
   await endio.waitInode(s.ino, true);
-  if ((s.fields.flags & (vol.engine.constant("INODE_FL_EXTENTS") >>> 0)) !== 0) {
+  if ((s.fields.flags & extentsFlag(vol)) !== 0) {
     await endio.convertInode(h, s, vol.writeParts.tree(s));
   }
 }

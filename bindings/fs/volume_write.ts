@@ -10,7 +10,7 @@
 import { FsError, wrapUnknown } from "./errors.ts";
 import { CacheHandle, type Handle } from "../journal/handle.ts";
 import type { Volume } from "./volume.ts";
-import { WState, nowTime } from "./wstate.ts";
+import { WState, nowTime, extentsFlag } from "./wstate.ts";
 import { FILE_TYPE } from "./stats.ts";
 import { retryAfterReclaim } from "../sched/inodegc.ts";
 import { quiesceForFree } from "./treeseq.ts";
@@ -352,7 +352,7 @@ export class VolumeWriter {
       if (type === S_IFREG) return;
       // Special inodes have no extent tree (e2fsck rejects one); i_block holds the
       // device number, or nothing.
-      s.fields.flags = (s.fields.flags & ~(this.vol.engine.constant("INODE_FL_EXTENTS") >>> 0)) >>> 0;
+      s.fields.flags = (s.fields.flags & ~extentsFlag(this.vol)) >>> 0;
       s.iblock.fill(0);
       if (type === S_IFCHR || type === S_IFBLK) encodeDevice(s.iblock, rdev);
       await s.save(this.vol, h);
