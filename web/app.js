@@ -117,6 +117,7 @@ function autoSize(entries) {
 async function buildFromEntries(entries) {
   const totalBytes = entries.reduce((n, e) => n + (e.file?.size ?? 0), 0);
   let size = ui.size.value === "auto" ? autoSize(entries) : Number(ui.size.value);
+  let ready = "";
   for (let attempt = 0; ; attempt++) {
     await closeVolume();
     setStatus(`formatting ${fmtBytes(size)}…`, 0);
@@ -129,7 +130,7 @@ async function buildFromEntries(entries) {
       });
       await vol.sync();
       const secs = (performance.now() - t0) / 1000;
-      setStatus(`image ready: ${done.files} entries, ${fmtBytes(totalBytes)} in ${secs.toFixed(1)} s — ${fmtBytes(size)} image`, 1);
+      ready = `image ready: ${done.files} entries, ${fmtBytes(totalBytes)} in ${secs.toFixed(1)} s — ${fmtBytes(size)} image`;
       break;
     } catch (e) {
       // The automatic size guessed too small: try again twice as large.
@@ -142,6 +143,8 @@ async function buildFromEntries(entries) {
   }
   ui.download.disabled = false;
   await showDir("/");
+  // Only now: "ready" promises the tree on screen, not just the image in the worker.
+  setStatus(ready, 1);
 }
 
 // ---- opening an image ----
@@ -153,9 +156,9 @@ async function openImage(file) {
   vol = await openVolume({ image: file });
   startStats();
   const info = await vol.info().catch(() => null);
-  setStatus(`opened ${file.name}${info?.label ? ` — label “${info.label}”` : ""}`, 1);
   ui.download.disabled = false;
   await showDir("/");
+  setStatus(`opened ${file.name}${info?.label ? ` — label “${info.label}”` : ""}`, 1);
 }
 
 async function closeVolume() {
