@@ -15,6 +15,16 @@ import { FILE_TYPE } from "./stats.ts";
 import { retryAfterReclaim } from "../sched/inodegc.ts";
 import { quiesceForFree } from "./treeseq.ts";
 
+/**
+ * File content handed over piecewise (VolumeWriter.writeFileWithAttrs): the producer calls
+ * `put(pos, bytes)` for every run that is not a hole, in ascending order, each starting
+ * on a block boundary past the previous run's last block; everything between runs reads
+ * as zeros (a run's last partial block is zero-padded). `bytes` may be reused once put's
+ * promise settles. It resolves to the file's size (at least the end of the last run;
+ * more leaves a trailing hole).
+ */
+export type ContentProducer = (put: (pos: number, bytes: Uint8Array) => Promise<void>) => Promise<number>;
+
 const { S_IFDIR, S_IFREG, S_IFLNK, S_IFMT, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK } = FILE_TYPE;
 const utf8 = new TextEncoder();
 
@@ -168,7 +178,7 @@ export class VolumeWriter {
    * chmod), then the times; ctime is now. For callers inside the package, reached through
    * writerOf(); not part of the public Volume API.
    */
-  async writeFileWithAttrs(path: string, data: Uint8Array, attrs: { mode: number; uid: number; gid: number; atime: bigint; mtime: bigint }): Promise<void> {
+  async writeFileWithAttrs(path: string, data: Uint8Array | ContentProducer, attrs: { mode: number; uid: number; gid: number; atime: bigint; mtime: bigint }): Promise<void> {
     checkPath(path, "open");
     const perm = checkMode(attrs.mode, "chmod", path);
     for (const [n, v] of [["uid", attrs.uid], ["gid", attrs.gid]] as const) {
@@ -192,8 +202,15 @@ export class VolumeWriter {
     }
   }
 
-  /** Inside a transaction: open (creating) path, replace its content, apply `then`, save. */
-  private async replaceContent(h: Handle, path: string, bytes: Uint8Array, mode: number, exclusive: boolean, then?: (s: WState) => void): Promise<void> {
+  /**
+   * Inside a transaction: open (creating) path, replace its content, apply `then`, save.
+   * `content` is the bytes, or a producer handing over the runs that are not holes (see
+   * ContentProducer) — each run goes from the producer's buffer straight to newly
+   * allocated blocks, so a file of any size passes through neither the block cache nor
+   * the delayed-allocation buffers. A producer may be called again from the start when
+   * the transaction is retried after an ENOSPC (txn → retryAfterReclaim).
+   */
+  private async replaceContent(h: Handle, path: string, content: Uint8Array | ContentProducer, mode: number, exclusive: boolean, then?: (s: WState) => void): Promise<void> {
     const s = await this.openForWrite(h, path, mode, exclusive);
     this.vol.fileData.discard(s.ino);
     await this.vol.fileData.truncate(h, s, 0);
@@ -203,12 +220,37 @@ export class VolumeWriter {
     try {
       // writeNew grows the size as extents land, so a failure (ENOSPC) leaves the file
       // truncated-then-partly-written, like open(O_TRUNC) + a short write.
-      if (bytes.length) await this.vol.fileData.writeNew(h, s, 0, bytes, true);
-      s.fields.size = bytes.length;
+      if (typeof content !== "function") {
+        if (content.length) await this.vol.fileData.writeNew(h, s, 0, content, true);
+        s.fields.size = content.length;
+      } else {
+        s.fields.size = await this.produce(h, s, path, content);
+      }
       then?.(s);
     } finally {
       await s.save(this.vol, h);
     }
+  }
+
+  /** Run a ContentProducer into the empty file s (caller holds the transaction); → size. */
+  private async produce(h: Handle, s: WState, path: string, producer: ContentProducer): Promise<number> {
+    const bs = this.vol.blockSize;
+    // An extent maps 32-bit logical block numbers.
+    const maxSize = 2 ** 32 * bs;
+    // Where the next run may start: runs come in order, and one ending inside a block
+    // takes all of it (writeNew zero-pads it).
+    let next = 0;
+    const bad = (why: string) => new FsError("EINVAL", `content producer: ${why}`, { syscall: "write", path });
+    const size = await producer(async (pos, bytes) => {
+      if (!Number.isSafeInteger(pos) || pos < next || pos % bs !== 0) throw bad(`run at ${pos} is out of order or not block-aligned`);
+      if (bytes.length === 0) return;
+      if (pos + bytes.length > maxSize) throw new FsError("EFBIG", "file too large", { syscall: "write", path });
+      await this.vol.fileData.writeNew(h, s, pos / bs, bytes, true);
+      next = Math.ceil((pos + bytes.length) / bs) * bs;
+    });
+    // The size may end in a trailing hole, never before data that was written.
+    if (!Number.isSafeInteger(size) || size < s.fields.size || size > maxSize) throw bad(`size ${size} does not cover the data written`);
+    return size;
   }
 
   async appendFile(path: string, data: unknown, options?: WriteOptions): Promise<void> {

@@ -226,4 +226,29 @@ describe("populate: mkfs --from and copyIn, judged by e2fsck and debugfs", () =>
     if (res.specials === 0) expect(skipped.sort()).toEqual(specials.sort());
     await verifyImage(small, img, "api", res.specials === 0);
   });
+
+  // The path copyIn takes for any other WritableVolume (open + write + truncate, then
+  // chown/chmod/utimes): the same volume behind an object that is not ours, so the
+  // one-transaction fast path (writerOf) does not apply.
+  it("copyIn through the plain WritableVolume interface", { timeout: 600_000 }, async () => {
+    const img = join(tmp.dir, "generic.img");
+    const dev = await FileDevice.open(img, { size: 512 * 2 ** 20, create: true });
+    let res: CopyInResult;
+    try {
+      await mkfs(dev, {});
+      const vol = writable(await mount(dev, {}));
+      const plain: Record<string, unknown> = { blockSize: vol.blockSize, umask: (vol as unknown as { umask: number }).umask };
+      for (const k of ["lstat", "stat", "readdir", "readlink", "readFile", "mkdir", "writeFile", "appendFile", "open", "rm", "rmdir", "unlink", "rename",
+        "link", "symlink", "chmod", "chown", "utimes", "truncate", "sync", "unmount", "lchown", "lutimes", "mknod"] as const) {
+        const f = (vol as unknown as Record<string, (...a: unknown[]) => unknown>)[k];
+        if (typeof f === "function") plain[k] = f.bind(vol);
+      }
+      res = await copyIn(plain as unknown as typeof vol, small.root, "/");
+      await vol.unmount();
+    } finally {
+      await dev.close();
+    }
+    expect(res.files).toBe(new Set(expected(small, false).filter((e) => e.st.isFile()).map((e) => `${e.st.dev}:${e.st.ino}`)).size);
+    await verifyImage(small, img, "generic", res.specials === 0);
+  });
 });

@@ -327,6 +327,40 @@ describe("FileDevice", () => {
     await reopened.close();
   });
 
+  it("starts early write-backs during a long stream of writes, and a failed one fails the next flush", async () => {
+    const path = join(dir, "early.img");
+    const dev = await FileDevice.open(path, { size: 160 * MiB, create: true });
+    const chunk = (k: number) => new Uint8Array(8 * MiB).fill(k + 1);
+    // Node's FileHandle class, reached through a handle of our own: its datasync is what
+    // the device's early write-back calls. The first call fails like a lost write-back.
+    const probe = await openFile(path, "r");
+    const proto = Object.getPrototypeOf(probe) as { datasync: () => Promise<void> };
+    await probe.close();
+    const real = proto.datasync;
+    let calls = 0;
+    proto.datasync = function (this: unknown) {
+      calls++;
+      if (calls === 1) return Promise.reject(Object.assign(new Error("EIO: i/o error, fdatasync"), { code: "EIO", syscall: "fdatasync" }));
+      return real.call(this);
+    };
+    try {
+      for (let k = 0; k < 10; k++) await dev.write(k * 8 * MiB, chunk(k));
+      expect(dev.earlyWritebacks, "80 MiB written without a flush").toBeGreaterThanOrEqual(1);
+      expect(calls).toBeGreaterThanOrEqual(1);
+      // The early write-back's error is not lost: the next flush reports it …
+      await expect(dev.flush()).rejects.toMatchObject({ code: "EIO", syscall: "fdatasync" });
+      // … once; then flushes work again and nothing written was lost.
+      for (let k = 10; k < 20; k++) await dev.write(k * 8 * MiB, chunk(k));
+      await dev.flush();
+    } finally {
+      proto.datasync = real;
+    }
+    expect(dev.earlyWritebacks).toBeGreaterThanOrEqual(2);
+    await dev.close();
+    const back = await readFile(path);
+    for (let k = 0; k < 20; k++) expect(back[k * 8 * MiB + 12345], `chunk ${k}`).toBe(k + 1);
+  });
+
   it("writes what the host file then holds", async () => {
     const path = join(dir, "content.img");
     const dev = await FileDevice.open(path, { size: 100000, create: true });
@@ -657,11 +691,11 @@ describe("FileDevice zeroout over known zeros", () => {
 
   it("does not claim a range a write overlapped in time", async () => {
     const path = join(dir, "overlap.img");
-    const size = 16 * MiB;
+    const size = 48 * MiB;
     await writeFile(path, new Uint8Array(size).fill(0x5a));
-    // Larger than the synchronous-I/O threshold, so the write really is in flight while
-    // the zeroout runs (small writes complete before anything else can start).
-    const W = 1 * MiB;
+    // Larger than the synchronous-I/O threshold (8 MiB), so the write really is in flight
+    // while the zeroout runs (small writes complete before anything else can start).
+    const W = 16 * MiB;
     const data = new Uint8Array(W).fill(7);
     const written = (r: Array<[number, number]>) => r.some(([s, e]) => s < 5 * MiB + W && 5 * MiB < e);
     for (const writeFirst of [false, true]) {
