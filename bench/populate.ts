@@ -14,7 +14,7 @@
  * a burst of background load hits everyone alike (lib.ts):
  *   - ours, in this warm process: FileDevice.open(create) + mkfs + mount + copyIn +
  *     unmount + close. The same on a MemoryDevice separates the engine's own cost from
- *     the host's file I/O; copyIn's host side alone (the same lstat / opendir / open /
+ *     the host's file I/O; copyIn's host side alone (the same lstat / readdir / open /
  *     read / close calls with nothing written) separates it from the host *reads*.
  *   - ours CLI: `node dist/cli.js mkfs IMG SIZE --from DIR -q`, spawn to exit — the
  *     whole-process figure to set against mke2fs.
@@ -47,8 +47,7 @@
  *        [--min-rounds 3] [--max-rounds 5] [--dir-rounds 2] [--only tree,dir] [--writers ours,mke2fs,…]
  *        [--dir DIR] [--no-readme] [--keep]
  */
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, truncateSync, writeFileSync, writeSync } from "node:fs";
-import { lstat, opendir, open as hostOpen } from "node:fs/promises";
+import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, truncateSync, writeFileSync, writeSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -166,35 +165,33 @@ function saveMemoryImage(img: string): void {
 
 /**
  * copyIn's host side alone: the same calls copyIn makes on the host (lstat per entry,
- * opendir per directory, open + read in 1 MiB chunks + close per file, all through
- * fs.promises), with nothing written anywhere — the floor under ours for this tree.
+ * readdir per directory, open + read in 1 MiB chunks + close per non-empty file, all
+ * synchronous), with nothing written anywhere — the floor under ours for this tree.
  */
 async function hostWalk(inp: Input): Promise<number> {
   const t0 = now();
   const buf = Buffer.alloc(1 << 20);
   let bytes = 0;
-  const visit = async (h: string): Promise<void> => {
-    const names: string[] = [];
-    for await (const d of await opendir(h)) names.push(d.name);
-    names.sort();
-    for (const name of names) {
+  // The calls copyIn makes, synchronous as it makes them (node-copyin.ts says why).
+  const visit = (h: string): void => {
+    for (const name of readdirSync(h).sort()) {
       const p = join(h, name);
-      const st = await lstat(p, { bigint: true });
-      if (st.isDirectory()) await visit(p);
-      else if (st.isFile()) {
-        const fh = await hostOpen(p, "r");
+      const st = lstatSync(p, { bigint: true });
+      if (st.isDirectory()) visit(p);
+      else if (st.isFile() && st.size > 0n) {
+        const fd = openSync(p, "r");
         for (let pos = 0; ; ) {
-          const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
-          if (bytesRead === 0) break;
-          pos += bytesRead;
-          bytes += bytesRead;
+          const n = readSync(fd, buf, 0, buf.length, pos);
+          pos += n;
+          bytes += n;
+          if (n < buf.length) break;
         }
-        await fh.close();
+        closeSync(fd);
       }
     }
   };
-  await lstat(inp.src, { bigint: true });
-  await visit(inp.src);
+  lstatSync(inp.src, { bigint: true });
+  visit(inp.src);
   const ms = now() - t0;
   if (bytes !== inp.bytes) throw new Error(`host walk read ${bytes} bytes of ${inp.bytes}`);
   return ms;
@@ -253,7 +250,7 @@ const VARIANTS: Variant[] = [
     run: (inp) => ext2fsRun(inp, "filedisk"), maxRounds: 1, workloads: ["tree"] },
   { id: "host-cp", label: "host cp -r", how: "`cp -r DIR OUT` on the host (page cache, no fsync)", ours: false, image: false, inProcess: false,
     run: (inp) => spawned("cp", cpArgs(inp)), rss: (inp) => ["cp", cpArgs(inp)], workloads: ["tree", "dir"] },
-  { id: "host-walk", label: "copyIn's host reads alone", how: "lstat/opendir/open/read/close as copyIn does, nothing written", ours: false, image: false, inProcess: true,
+  { id: "host-walk", label: "copyIn's host reads alone", how: "lstatSync/readdirSync/openSync/readSync/closeSync as copyIn does, nothing written", ours: false, image: false, inProcess: true,
     run: hostWalk, workloads: ["tree", "dir"] },
 ];
 

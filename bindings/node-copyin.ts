@@ -44,6 +44,7 @@
  * containing NUL or '/' (impossible on a real host) is rejected rather than interpreted.
  */
 import { closeSync, lstatSync, openSync, readSync, readdirSync, readlinkSync, type BigIntStats } from "node:fs";
+import { setImmediate as nextTurn } from "node:timers/promises";
 import { join } from "node:path";
 import type { Volume } from "./fs/volume.ts";
 import type { Stats } from "./fs/stats.ts";
@@ -186,7 +187,7 @@ export async function copyIn(volume: Volume | WritableVolume, hostPath: string, 
   let sliceStart = performance.now();
   const breathe = async (): Promise<void> => {
     if (performance.now() - sliceStart < SLICE_MS) return;
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    await nextTurn();
     sliceStart = performance.now();
   };
 
