@@ -24,15 +24,11 @@
  * inode numbering — is reproducible), plus the dev:ino → path map of multiply-linked
  * files. File data moves through one 1 MiB buffer.
  *
- * Host I/O is synchronous (lstatSync, readSync, …), one call of at most 1 MiB at a time,
- * so the event loop is never held for longer than one such call. Measured on a cached
- * 430 MiB / 2,000-file tree: the whole host side (stat, open, read every byte, close)
- * takes ~50 ms synchronously against ~620 ms through promises — each promise call is a
- * hop to libuv's thread pool and back, during which the volume, CPU-bound on one thread,
- * waits; for 20,000 empty files it was 70 ms against 3.3 s. mke2fs -d reads the same way.
- * Since neither side then waits for anything, the copy would never give the event loop a
- * turn: it yields one macrotask every SLICE_MS, so timers, other requests and completions
- * (the device's early write-back, see devices/node-file.ts) are not starved.
+ * Host I/O is synchronous (lstatSync, readSync, …; at most 1 MiB per call), with a turn
+ * for the event loop every SLICE_MS (host-io.ts says why). Measured on a cached 430 MiB /
+ * 2,000-file tree: the whole host side (stat, open, read every byte, close) takes ~50 ms
+ * synchronously against ~620 ms through promises; for 20,000 empty files, 70 ms against
+ * 3.3 s. mke2fs -d reads the same way.
  *
  * With the package's own Volume a file becomes ONE transaction with its owner, mode and
  * times (VolumeWriter.writeFileWithAttrs), and its data goes from the read buffer straight
@@ -44,11 +40,11 @@
  * containing NUL or '/' (impossible on a real host) is rejected rather than interpreted.
  */
 import { closeSync, lstatSync, openSync, readSync, readdirSync, readlinkSync, type BigIntStats } from "node:fs";
-import { setImmediate as nextTurn } from "node:timers/promises";
 import { join } from "node:path";
 import type { Volume } from "./fs/volume.ts";
 import type { Stats } from "./fs/stats.ts";
-import { FsError, ERRNO, type ErrorCode } from "./fs/errors.ts";
+import { FsError } from "./fs/errors.ts";
+import { hostSync, turnTaker } from "./host-io.ts";
 import { runningAsRoot } from "./host-root.ts";
 import { writerOf, type ContentProducer } from "./fs/volume_write.ts";
 
@@ -128,22 +124,7 @@ export type CopyInResult = Omit<CopyInProgress, "path"> & { skipped: number };
 const CHUNK = 1 << 20;
 /** Longest stretch of copying between two turns of the event loop (see the header). */
 const SLICE_MS = 10;
-/** A host failure as an FsError, keeping its errno code when ours has it. */
-function hostError(e: unknown, path: string, syscall: string): FsError {
-  if (e instanceof FsError) return e;
-  const err = e as NodeJS.ErrnoException;
-  const code = (typeof err?.code === "string" && Object.prototype.hasOwnProperty.call(ERRNO, err.code) ? err.code : "EIO") as ErrorCode;
-  return new FsError(code, `host ${path}: ${err?.message ?? String(e)}`, { syscall, path, cause: e });
-}
 
-/** A synchronous host call, its failure as an FsError. */
-function hostSync<T>(path: string, syscall: string, fn: () => T): T {
-  try {
-    return fn();
-  } catch (e) {
-    throw hostError(e, path, syscall);
-  }
-}
 
 /** utimes takes bigint nanoseconds exactly (a double of seconds would round ~100 ns). */
 function timeArg(ns: bigint): bigint {
@@ -184,12 +165,7 @@ export async function copyIn(volume: Volume | WritableVolume, hostPath: string, 
   const buf = Buffer.alloc(CHUNK);
   const zero = Buffer.alloc(Math.max(bs, CHUNK));
 
-  let sliceStart = performance.now();
-  const breathe = async (): Promise<void> => {
-    if (performance.now() - sliceStart < SLICE_MS) return;
-    await nextTurn();
-    sliceStart = performance.now();
-  };
+  const breathe = turnTaker(SLICE_MS);
 
   const skip = (h: string, why: string) => {
     skipped++;
