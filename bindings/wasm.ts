@@ -52,6 +52,10 @@ export function engineModule(): Promise<WebAssembly.Module> {
     compiled = (async () => {
       const src = await load();
       if (src instanceof WebAssembly.Module) return src;
+      // Bytes first, before any mention of Response: on Node, reading the global Response
+      // (even `typeof Response`) loads the whole fetch implementation (undici) — a few
+      // tens of ms at every CLI start, for a loader (node.ts) that never returns one.
+      if (src instanceof ArrayBuffer || ArrayBuffer.isView(src)) return WebAssembly.compile(src);
       if (typeof Response !== "undefined" && src instanceof Response) {
         if (typeof WebAssembly.compileStreaming === "function") {
           try {
@@ -62,7 +66,7 @@ export function engineModule(): Promise<WebAssembly.Module> {
         }
         return WebAssembly.compile(await src.arrayBuffer());
       }
-      return WebAssembly.compile(src as BufferSource);
+      throw new FsError("EINVAL", "the engine loader returned neither a WebAssembly.Module, bytes nor a Response");
     })();
     compiled.catch(() => (compiled = undefined));
   }
