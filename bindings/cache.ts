@@ -80,6 +80,16 @@ interface Lane {
 
 const noop = (): void => {};
 
+/**
+ * What a synchronous walk over cached blocks (bmap, htree, directory lookups) answers when
+ * it needs a block that is not resident: the block to read. Walks are written once, in
+ * this synchronous form, so that the common case — every block already cached — costs
+ * no promise at all; `BlockCache.resident` turns such a walk into the waiting version.
+ */
+export class Missing {
+  constructor(readonly blk: number) {}
+}
+
 /** Anything a device threw, as an FsError (device FsErrors pass through unchanged). */
 function deviceError(e: unknown, syscall: string, what: string): FsError {
   if (e instanceof FsError) return e;
@@ -198,6 +208,29 @@ export class BlockCache {
     if (!Number.isSafeInteger(blk) || blk < 0) return undefined;
     const s = this.x.cacheLookupPin(blk);
     return s >= 0 ? this.ref(s, blk) : undefined;
+  }
+
+  /**
+   * Run `walk` — synchronous, reading blocks with peek, answering Missing for a block
+   * that is not resident — until it answers something else: each missing block is read,
+   * kept pinned (so it is still resident when the walk runs again) and the walk re-run
+   * from its start. The walk must therefore change nothing before it has every block it
+   * needs. Its blocks are few (a tree's depth), so the re-runs cost engine calls, not
+   * I/O; a walk that asks twice for a block it holds is broken, and fails with EIO
+   * rather than spinning. Pins are dropped when the result is in. Any caller.
+   */
+  async resident<T>(walk: () => T | Missing): Promise<T> {
+    let held: CacheRef[] | undefined;
+    try {
+      for (;;) {
+        const r = walk();
+        if (!(r instanceof Missing)) return r;
+        if (held?.some((ref) => ref.blk === r.blk)) throw new FsError("EIO", `block ${r.blk} was read but the walk still misses it`);
+        (held ??= []).push(await this.get(r.blk));
+      }
+    } finally {
+      if (held) for (const ref of held) this.release(ref);
+    }
   }
 
   /**

@@ -19,7 +19,9 @@
  *     in a table region while that region is being zeroed.
  *   - frees that span groups take the block mutexes in ascending group order.
  * Everything a holder does between awaits is safe because the engine's find-and-set
- * is one synchronous call.
+ * is one synchronous call. The common inode allocation (allocInodeResident) takes its
+ * group's locks with tryLock and its blocks only if resident, and otherwise leaves the
+ * work, untouched, to the waiting path.
  *
  * Probing without pinning: a block request may look at many groups on a fragmented
  * volume. Each candidate bitmap is first read through the cache (not the handle) and
@@ -91,7 +93,23 @@ class GroupLocks<L> {
     }
     const entry = e;
     entry.users++;
-    const release = await take(entry.lock);
+    return this.wrap(g, entry, await take(entry.lock));
+  }
+
+  /** acquire() when `take` gets the lock without waiting (it answers undefined otherwise). */
+  tryAcquire(g: number, take: (l: L) => Release | undefined): Release | undefined {
+    let e = this.live.get(g);
+    if (!e) {
+      e = { lock: this.make(), users: 0 };
+      this.live.set(g, e);
+    }
+    const release = take(e.lock);
+    if (!release) return undefined; // someone holds it: e is in use, stays in the map
+    e.users++;
+    return this.wrap(g, e, release);
+  }
+
+  private wrap(g: number, entry: { lock: L; users: number }, release: Release): Release {
     let done = false;
     return () => {
       if (done) return;
@@ -277,11 +295,51 @@ export class Allocator implements BlockAllocator {
    * Throws ENOSPC when no inode is free, EFSCORRUPTED when only corrupt groups had some.
    */
   async allocInode(h: Handle, parentIno: number, isDir: boolean): Promise<number> {
+    return this.allocInodeResident(h, parentIno, isDir) || this.allocInodeWaiting(h, parentIno, isDir);
+  }
+
+  /**
+   * allocInode without waiting: the inode number when the group the engine picks is
+   * unlocked and its bitmap and descriptor block are resident (nearly every create),
+   * else 0 with nothing changed (then call allocInode). Inside h.
+   */
+  allocInodeResident(h: Handle, parentIno: number, isDir: boolean): number {
+    const x = this.x;
+    const g = x.iallocPickGroup(this.groupOf(parentIno), isDir ? 1 : 0, isDir && parentIno === ROOT_INO ? 1 : 0) as number;
+    if (g < 0) return 0; // allocInode reports why
+    const shared = this.inodeLocks.tryAcquire(g, (l) => l.tryLockShared());
+    if (!shared) return 0;
+    const mutex = this.inodeMutexes.tryAcquire(g, (m) => m.tryLock());
+    try {
+      if (!mutex) return 0;
+      // A group that fails its checks is left to allocInode, which records and reports it.
+      if (x.allocGroupState(g) & this.INODES_BAD || (x.groupFreeInodes(g) >>> 0) === 0 || x.iallocNeedsInit(g)) return 0;
+      const bitmap = h.getWriteAccessResident(x.groupInodeBitmapF(g) as number);
+      const gdt = bitmap && h.getWriteAccessResident(x.gdtDescBlock(g) as number);
+      if (!bitmap || !gdt || !x.gdInodeBitmapCsumVerify(x.gdPtr(g), bitmap.ptr)) return 0;
+      // Nothing taken (an engine error leaves the bitmap alone): allocInode redoes it and reports.
+      const ino = this.takeInode(h, g, bitmap, gdt, isDir);
+      if (ino <= 0) return 0;
+      this.counters.inodesAllocated++;
+      return ino;
+    } finally {
+      mutex?.();
+      shared();
+    }
+  }
+
+  /** The group of a parent inode, validated (allocInode's argument check). */
+  private groupOf(parentIno: number): number {
     if (!Number.isSafeInteger(parentIno) || parentIno < 1 || parentIno > this.inodesCount) {
       throw this.inval("allocInode", `bad parent inode ${String(parentIno)}`);
     }
+    return Math.floor((parentIno - 1) / this.ipg);
+  }
+
+  /** allocInode's general path: any group, reading and initialising bitmaps as needed. */
+  private async allocInodeWaiting(h: Handle, parentIno: number, isDir: boolean): Promise<number> {
     const x = this.x;
-    const parentGroup = Math.floor((parentIno - 1) / this.ipg);
+    const parentGroup = this.groupOf(parentIno);
     const topLevel = isDir && parentIno === ROOT_INO;
     const corrupt: string[] = [];
     // Each failed round either finds a group full (raced: its count is now 0, so it is
@@ -481,16 +539,25 @@ export class Allocator implements BlockAllocator {
         }
         gdt = await h.getWriteAccess(gdtBlk);
       }
-      const r = this.engine.call(() => x.iallocInBitmap(bitmap.ptr, g, isDir ? 1 : 0)) as number;
+      const r = this.takeInode(h, g, bitmap, gdt, isDir);
       if (r < 0) return this.groupFailed(g, this.INODES_BAD, `inode group ${g}: ${this.reason(r)}`, corrupt) ?? 0;
-      if (r === 0) return 0;
-      x.gdtStoreDesc(g, gdt.ptr);
-      h.dirty(bitmap);
-      h.dirty(gdt);
-      return x.iallocResultIno() as number;
+      return r;
     } finally {
       release();
     }
+  }
+
+  // Take an inode in group g (its locks held, bitmap and descriptor block held in h) and
+  // record both blocks: the inode number, 0 if the group is full, or the engine's error
+  // code (< 0, nothing changed).
+  private takeInode(h: Handle, g: number, bitmap: BlockRef, gdt: BlockRef, isDir: boolean): number {
+    const x = this.x;
+    const r = this.engine.call(() => x.iallocInBitmap(bitmap.ptr, g, isDir ? 1 : 0)) as number;
+    if (r <= 0) return r;
+    x.gdtStoreDesc(g, gdt.ptr);
+    h.dirty(bitmap);
+    h.dirty(gdt);
+    return x.iallocResultIno() as number;
   }
 
   private groupFailed(g: number, bits: number, message: string, corrupt: string[]): null {

@@ -40,10 +40,10 @@
  * casefolded directories (EOPNOTSUPP).
  */
 import type { BlockRef, Handle } from "../journal/handle.ts";
-import type { BlockCache } from "../cache.ts";
+import { Missing, type BlockCache } from "../cache.ts";
 import type { Engine } from "../wasm.ts";
 import { FsError } from "./errors.ts";
-import { dcacheOf, type DentryCache } from "./dcache.ts";
+import { dcacheOf, type DentryCache, type MissProbe } from "./dcache.ts";
 import type { Superblock } from "./superblock.ts";
 
 /** The directory inode as this file needs it; the ctx keeps it current. */
@@ -61,6 +61,8 @@ export interface DirContext {
   readonly inode: DirInodeState;
   /** Physical block of logical block lblk, or -1 (any value <= 0) for a hole. */
   mapBlock(lblk: number): number | Promise<number>;
+  /** mapBlock without waiting: Missing when a block of the map must be read first. */
+  mapBlockResident(lblk: number): number | Missing;
   /** Allocate a block, map it at the end of the directory, grow i_size by one block. */
   appendBlock(h: Handle): Promise<{ lblk: number; phys: number }>;
   /** Set or clear INDEX_FL in the inode state. */
@@ -140,11 +142,7 @@ export class DirWriter {
   /** Add name → (ino, fileType) to the directory. */
   async addEntry(h: Handle, ctx: DirContext, name: Uint8Array, ino: number, fileType: number): Promise<void> {
     const sys = "link";
-    this.checkDir(ctx, sys);
-    this.checkName(name, sys);
-    this.checkIno(ino, sys);
-    if (!Number.isInteger(fileType) || fileType < 0 || fileType > 7) throw new FsError("EINVAL", `bad file type ${fileType}`, { syscall: sys });
-    const type = this.hasFileType ? fileType : 0;
+    const type = this.checkAdd(ctx, name, ino, fileType);
     if (this.indexed(ctx)) return this.dxAdd(h, ctx, name, ino, type);
     if ((ctx.inode.flags >>> 0) & this.K.INODE_FL_INDEX) {
       // An index made while dir_index was on: like Linux, stop trusting it and go linear.
@@ -166,6 +164,30 @@ export class DirWriter {
     if (r < 0) throw this.engineError(ctx, `new block ${nb.lblk}`, r, sys);
     this.sealLeaf(h, ctx, ref);
     this.hint(ctx).set(nb.lblk, this.freeIn(ref, false));
+  }
+
+  /**
+   * addEntry's common case without waiting: true when done; false with nothing changed
+   * when it needs a block that is not resident, a new block, a conversion or a split —
+   * then call addEntry. Indexed directories: only right after this name's lookup
+   * missed (the MissProbe gives the leaf), as in every create. Throws addEntry's
+   * refusals and corruption errors. Same duties as addEntry.
+   */
+  addEntryResident(h: Handle, ctx: DirContext, name: Uint8Array, ino: number, fileType: number): boolean {
+    const type = this.checkAdd(ctx, name, ino, fileType);
+    if (this.indexed(ctx)) return this.dxAddResident(h, ctx, name, ino, type);
+    if ((ctx.inode.flags >>> 0) & this.K.INODE_FL_INDEX) return false; // addEntry turns it linear first
+    return this.linearAddStep(h, ctx, name, ino, type, { lblk: 0 }) === true;
+  }
+
+  /** addEntry's argument checks; the file type as stored (0 without the filetype feature). */
+  private checkAdd(ctx: DirContext, name: Uint8Array, ino: number, fileType: number): number {
+    const sys = "link";
+    this.checkDir(ctx, sys);
+    this.checkName(name, sys);
+    this.checkIno(ino, sys);
+    if (!Number.isInteger(fileType) || fileType < 0 || fileType > 7) throw new FsError("EINVAL", `bad file type ${fileType}`, { syscall: sys });
+    return this.hasFileType ? fileType : 0;
   }
 
   /** Remove name; returns the inode number it named (ENOENT if absent). */
@@ -350,7 +372,17 @@ export class DirWriter {
 
   /** Read a leaf (or linear block) and verify its checksum tail. */
   private async readLeaf(h: Handle, ctx: DirContext, lblk: number, phys: number, syscall: string): Promise<BlockRef> {
-    const ref = await h.getBlock(phys);
+    return this.checkLeaf(h, ctx, await h.getBlock(phys), lblk, syscall);
+  }
+
+  /** readLeaf without waiting: Missing (nothing pinned) when the block is not resident. */
+  private readLeafResident(h: Handle, ctx: DirContext, lblk: number, phys: number, syscall: string): BlockRef | Missing {
+    const ref = h.getBlockResident(phys);
+    return ref ? this.checkLeaf(h, ctx, ref, lblk, syscall) : new Missing(phys);
+  }
+
+  /** readLeaf's check of the pinned block: its checksum tail, once per fill from the device. */
+  private checkLeaf(h: Handle, ctx: DirContext, ref: BlockRef, lblk: number, syscall: string): BlockRef {
     const { ino, generation } = ctx.inode;
     // Once per fill from the device (BlockCache.isVerified says why that is enough).
     if (!this.hasTail || this.vol.cache.isVerified(ref, ino, generation)) return ref;
@@ -438,17 +470,41 @@ export class DirWriter {
 
   /** Insert into the first block with a large enough slot; false if none has one. */
   private async linearAdd(h: Handle, ctx: DirContext, name: Uint8Array, ino: number, type: number): Promise<boolean> {
+    const st = { lblk: 0 };
+    let held: BlockRef | undefined;
+    try {
+      for (;;) {
+        const r = this.linearAddStep(h, ctx, name, ino, type, st);
+        if (held) this.vol.cache.release(held);
+        held = undefined;
+        if (!(r instanceof Missing)) return r;
+        // Read it and hold it for the one step that resumes at st.lblk and needs it.
+        held = await this.vol.cache.get(r.blk);
+      }
+    } finally {
+      if (held) this.vol.cache.release(held);
+    }
+  }
+
+  /**
+   * linearAdd over resident blocks, from block st.lblk on: true when inserted, false if
+   * no block has a large enough slot, Missing when a block must be read first (st.lblk
+   * is where to resume; nothing changed but the advisory hints).
+   */
+  private linearAddStep(h: Handle, ctx: DirContext, name: Uint8Array, ino: number, type: number, st: { lblk: number }): boolean | Missing {
     const x = this.vol.engine.x;
-    const ht = this.hasTail ? 1 : 0;
     const need = x.dirRecLenFor(name.length) as number;
     const slots = this.hint(ctx);
     const n = this.nblocks(ctx);
-    for (let lblk = 0; lblk < n; lblk++) {
+    for (; st.lblk < n; st.lblk++) {
+      const lblk = st.lblk;
       const known = slots.get(lblk);
       if (known !== undefined && known < need) continue;
-      const phys = await ctx.mapBlock(lblk);
+      const phys = ctx.mapBlockResident(lblk);
+      if (phys instanceof Missing) return phys;
       if (!(phys > 0)) continue;
-      const ref = await this.readLeaf(h, ctx, lblk, phys, "link");
+      const ref = this.readLeafResident(h, ctx, lblk, phys, "link");
+      if (ref instanceof Missing) return ref;
       const free = this.freeIn(ref, false);
       if (free < 0) {
         h.release(ref);
@@ -459,7 +515,8 @@ export class DirWriter {
         h.release(ref);
         continue;
       }
-      const w = await h.getWriteAccess(phys);
+      // Pinned for reading in h is pinned for writing (CacheHandle: one pin per block).
+      const w = h.getWriteAccessResident(phys)!;
       const r = this.addTo(w, name, ino, type);
       if (r < 0) throw this.engineError(ctx, `block ${lblk}`, r, "link");
       this.sealLeaf(h, ctx, w);
@@ -534,16 +591,24 @@ export class DirWriter {
    * dcache.ts), if no directory changed since — a create's insert then skips the second
    * walk. The probe is consumed either way. Caller holds the directory's lock.
    */
-  private async probed(ctx: DirContext, name: Uint8Array): Promise<Walk | undefined> {
+  private probed(ctx: DirContext, name: Uint8Array): Walk | undefined {
     const m = this.names.lastMiss;
     if (!m) return undefined;
     this.names.lastMiss = undefined;
-    const { ino, generation } = ctx.inode;
-    if (m.epoch !== this.names.epoch || m.dir !== ino || m.gen !== generation || m.path.length !== m.levels + 1) return undefined;
-    if (m.name.length !== name.length || m.name.some((b, k) => b !== name[k])) return undefined;
+    if (!this.probeFits(m, ctx, name)) return undefined;
     const path: Level[] = [];
-    for (const lv of m.path) path.push({ lblk: lv.lblk, phys: await this.mapped(ctx, lv.lblk, "link"), off: lv.off, i: lv.i });
+    // Where the lookup found each block (the epoch check says none moved since).
+    for (const lv of m.path) path.push({ lblk: lv.lblk, phys: lv.phys, off: lv.off, i: lv.i });
     return { path, levels: m.levels, version: m.version, hash: m.hash };
+  }
+
+  /** Is m the miss of this very name in this directory, with no directory changed since? */
+  private probeFits(m: MissProbe, ctx: DirContext, name: Uint8Array): boolean {
+    const { ino, generation } = ctx.inode;
+    if (m.epoch !== this.names.epoch || m.dir !== ino || m.gen !== generation || m.path.length !== m.levels + 1) return false;
+    if (m.name.length !== name.length) return false;
+    for (let k = 0; k < name.length; k++) if (m.name[k] !== name[k]) return false;
+    return true;
   }
 
   /** Fill path[from+1 ..] below path[from]: by hash, or (first) through entry 0. */
@@ -590,12 +655,34 @@ export class DirWriter {
     return false;
   }
 
+  /**
+   * The insert right after this name's lookup missed (MissProbe), over resident blocks,
+   * when the leaf has a slot: true when done, false with nothing changed (the probe is
+   * left for dxAdd). The same steps as dxAdd's first ones, with the leaf the lookup
+   * found (the probe's epoch proves neither the index nor the map changed since).
+   */
+  private dxAddResident(h: Handle, ctx: DirContext, name: Uint8Array, ino: number, type: number): boolean {
+    const sys = "link";
+    const m = this.names.lastMiss;
+    if (!m || !this.probeFits(m, ctx, name)) return false;
+    const leaf = m.leaf;
+    if (m.path.some((lv) => lv.lblk === leaf)) throw this.corrupt(ctx, `index leaf ${leaf} is an index block`, sys);
+    const lw = this.readLeafResident(h, ctx, leaf, m.leafPhys, sys);
+    if (lw instanceof Missing) return false;
+    const r = this.addTo(lw, name, ino, type);
+    if (r === this.K.DIRM_NOSPC) return false;
+    if (r < 0) throw this.engineError(ctx, `leaf ${leaf}`, r, sys);
+    this.names.lastMiss = undefined;
+    this.sealLeaf(h, ctx, lw);
+    return true;
+  }
+
   private async dxAdd(h: Handle, ctx: DirContext, name: Uint8Array, ino: number, type: number): Promise<void> {
     const sys = "link";
     const x = this.vol.engine.x;
     const ht = this.hasTail ? 1 : 0;
     const need = x.dirRecLenFor(name.length) as number;
-    const w = (await this.probed(ctx, name)) ?? (await this.walk(h, ctx, name, sys));
+    const w = this.probed(ctx, name) ?? (await this.walk(h, ctx, name, sys));
     const leaf = await this.leafOf(h, ctx, w, sys);
     await this.readLeaf(h, ctx, leaf.lblk, leaf.phys, sys);
     // The common case in one engine call: the leaf has a slot (and the name is not in it).

@@ -7,12 +7,23 @@
  * descriptor is unusable, inodes in the never-used tail of a group (a directory entry
  * pointing there is corruption), bad extra-field sizes and checksum mismatches.
  * Callers hold no lock; the cache is plain JS state mutated between awaits.
+ *
+ * `getResident` and `writeResident` are the synchronous forms (cached inode or resident
+ * table block; else Missing / undefined and nothing done) for the fast paths of the
+ * namespace operations: an inode read or saved without I/O then costs no promise.
  */
 import type { Engine } from "../wasm.ts";
-import type { BlockCache } from "../cache.ts";
+import { Missing, type BlockCache, type CacheRef } from "../cache.ts";
 import { FsError } from "./errors.ts";
 import { FILE_TYPE } from "./stats.ts";
 import type { Handle } from "../journal/handle.ts";
+
+/** What InodeTable.write may do besides the fields (see there). */
+export interface InodeWriteOptions {
+  iblock?: Uint8Array;
+  fresh?: boolean;
+  extents?: boolean;
+}
 
 /** The fields an update may change (everything inodeEncode writes). */
 export interface InodeFields {
@@ -144,32 +155,51 @@ export class InodeTable {
     };
   }
 
-  /** The inode `ino`, validated (see the file header for what throws). */
+  /** The inode `ino`, validated (see the file header for what throws). Any caller. */
   async get(ino: number): Promise<Inode> {
+    const r = this.getResident(ino);
+    if (!(r instanceof Missing)) return r;
+    await this.readAhead(r.blk, Math.floor((ino - 1) / this.geo.inodesPerGroup));
+    return this.decode(ino, await this.cache.get(r.blk));
+  }
+
+  /**
+   * get() without waiting: the inode when it is cached or its inode-table block is
+   * resident, else Missing (that block; then call get). Throws what get throws. Any caller.
+   */
+  getResident(ino: number): Inode | Missing {
     const hit = this.lru.get(ino);
     // No reordering on a hit: re-inserting the same hot keys (the directory every create
     // touches) into a large Map cost ~16 us per operation (bench/populate profile), and
     // insertion-order eviction is good enough for a cache this large.
     if (hit) return hit;
     const g = this.geo;
-    const bad = (why: string) => new FsError("EFSCORRUPTED", `inode ${ino}: ${why}`, { syscall: "iget" });
-    if (!Number.isInteger(ino) || ino < 1 || ino > g.inodesCount) throw bad(`number outside 1..${g.inodesCount}`);
+    if (!Number.isInteger(ino) || ino < 1 || ino > g.inodesCount) throw this.bad(ino, `number outside 1..${g.inodesCount}`);
     const group = Math.floor((ino - 1) / g.inodesPerGroup);
     const index = (ino - 1) % g.inodesPerGroup;
-    if (!this.isUsable(group)) throw bad(`its group ${group} has an unusable descriptor`);
+    if (!this.isUsable(group)) throw this.bad(ino, `its group ${group} has an unusable descriptor`);
     const x = this.engine.x;
     if (index >= (x.groupInodesInUse(group, g.groupCsum ? 1 : 0) as number)) {
-      throw bad(`lies in the never-used part of group ${group}`);
+      throw this.bad(ino, `lies in the never-used part of group ${group}`);
     }
-    const byteInTable = index * g.inodeSize;
-    const blk = (x.groupInodeTableF(group) as number) + Math.floor(byteInTable / g.blockSize);
-    await this.readAhead(blk, group);
-    const ref = await this.cache.get(blk);
+    const blk = (x.groupInodeTableF(group) as number) + Math.floor((index * g.inodeSize) / g.blockSize);
+    const ref = this.cache.peek(blk);
+    return ref ? this.decode(ino, ref) : new Missing(blk);
+  }
+
+  private bad(ino: number, why: string): FsError {
+    return new FsError("EFSCORRUPTED", `inode ${ino}: ${why}`, { syscall: "iget" });
+  }
+
+  /** Decode inode ino from its pinned inode-table block (released here) and cache it. */
+  private decode(ino: number, ref: CacheRef): Inode {
+    const g = this.geo;
+    const x = this.engine.x;
     let inode: Inode;
     try {
-      const p = ref.ptr + (byteInTable % g.blockSize);
+      const p = ref.ptr + ((((ino - 1) % g.inodesPerGroup) * g.inodeSize) % g.blockSize);
       const rc = this.engine.call(() => x.inodeDecode(p, ino, this.record, g.hugeFile ? 1 : 0)) as number;
-      if (rc < 0) throw bad(this.reasons[-rc] ?? `undecodable (reason ${-rc})`);
+      if (rc < 0) throw this.bad(ino, this.reasons[-rc] ?? `undecodable (reason ${-rc})`);
       const raw = this.engine.u8.slice(p, p + g.inodeSize);
       inode = new Inode(ino, raw, this.rec(), this.idx);
     } finally {
@@ -232,10 +262,24 @@ export class InodeTable {
    * `iblock` is passed. `fresh`: a newly allocated inode — its slot is re-initialised
    * first (with an empty extent root when `extents`). Returns the inode as now on disk.
    */
-  async write(h: Handle, ino: number, f: InodeFields, opts: { iblock?: Uint8Array; fresh?: boolean; extents?: boolean } = {}): Promise<Inode> {
+  async write(h: Handle, ino: number, f: InodeFields, opts: InodeWriteOptions = {}): Promise<Inode> {
     const { blk, off } = this.locate(ino);
+    return this.encode(h, await h.getWriteAccess(blk), off, ino, f, opts);
+  }
+
+  /**
+   * write() without waiting: done when the inode-table block is resident (the inode as
+   * now on disk), else undefined with nothing changed (then call write). Inside h.
+   */
+  writeResident(h: Handle, ino: number, f: InodeFields, opts: InodeWriteOptions = {}): Inode | undefined {
+    const { blk, off } = this.locate(ino);
+    const ref = h.getWriteAccessResident(blk);
+    return ref ? this.encode(h, ref, off, ino, f, opts) : undefined;
+  }
+
+  /** The body of write: encode into the table block `ref` (held in h) at byte `off`. */
+  private encode(h: Handle, ref: CacheRef, off: number, ino: number, f: InodeFields, opts: InodeWriteOptions): Inode {
     const x = this.engine.x;
-    const ref = await h.getWriteAccess(blk);
     const p = ref.ptr + off;
     if (opts.fresh) x.inodeInitNew(p, opts.extents ? 1 : 0);
     if (opts.iblock) {

@@ -12,12 +12,15 @@
  *
  * Names found are remembered per directory (dcache.ts), so the components every path
  * shares — "/big" of /big/f1 … /big/f50000 — are looked up once, not once per path.
+ * Inodes and directory blocks are taken synchronously when resident (getResident,
+ * lookupResident), so a walk through cached directories awaits nothing.
  */
 import { FsError } from "./errors.ts";
 import type { Inode } from "./inode.ts";
 import type { Volume } from "./volume.ts";
 import { readInodeData } from "./file.ts";
 import { dcacheOf } from "./dcache.ts";
+import { Missing } from "../cache.ts";
 
 const MAX_SYMLINK_HOPS = 40;
 const NAME_MAX = 255;
@@ -50,7 +53,7 @@ export class Namei {
    * misses — every file a tree copy creates is one — building and catching an FsError
    * (stack capture included) costs more than the walk itself. Other errors still throw.
    */
-  async lookup(path: string, followLast: boolean, syscall = "lstat", locked = false): Promise<{ inode: Inode | undefined; danglingLast: boolean; parent?: Inode }> {
+  lookup(path: string, followLast: boolean, syscall = "lstat", locked = false): Promise<{ inode: Inode | undefined; danglingLast: boolean; parent?: Inode }> {
     return this.walk(path, followLast, syscall, true, locked);
   }
 
@@ -76,6 +79,12 @@ export class Namei {
     return target;
   }
 
+  /** The inode if it is at hand without I/O (then the walk awaits nothing for it), else undefined. */
+  private inodeNow(ino: number): Inode | undefined {
+    const r = this.vol.inodes.getResident(ino);
+    return r instanceof Missing ? undefined : r;
+  }
+
   /** soft: a missing component gives inode undefined instead of ENOENT; locked: the caller holds metaLock. */
   private async walk(path: string, followLast: boolean, syscall: string, soft: boolean, locked = false): Promise<{ inode: Inode | undefined; names: string[]; danglingLast: boolean; parent?: Inode }> {
     if (path.length === 0) throw new FsError("ENOENT", "no such file or directory", { syscall, path });
@@ -84,7 +93,7 @@ export class Namei {
     if (path.length * 3 >= PATH_MAX && utf8.encode(path).length >= PATH_MAX) throw new FsError("ENAMETOOLONG", "path too long", { syscall, path });
     const vol = this.vol;
     const dcache = dcacheOf(vol.cache);
-    let cur = await vol.inodes.get(ROOT_INO);
+    let cur = this.inodeNow(ROOT_INO) ?? (await vol.inodes.get(ROOT_INO));
     // The chain of directories from the root to `cur`, for '..' in realpath.
     const names: string[] = [];
     const pending = path.split("/").reverse();
@@ -100,7 +109,7 @@ export class Namei {
         if (cur.ino !== ROOT_INO) {
           const parent = await vol.dirs.lookup(cur, utf8.encode(".."));
           if (!parent) throw new FsError("EFSCORRUPTED", `directory inode ${cur.ino} has no '..' entry`, { syscall, path });
-          cur = await vol.inodes.get(parent);
+          cur = this.inodeNow(parent) ?? (await vol.inodes.get(parent));
           names.pop();
         }
         continue;
@@ -111,7 +120,7 @@ export class Namei {
         const epoch = dcache.epoch;
         const bytes = utf8.encode(name);
         if (bytes.length > NAME_MAX) throw new FsError("ENAMETOOLONG", `name '${name.slice(0, 32)}…' is longer than 255 bytes`, { syscall, path });
-        ino = await vol.dirs.lookup(cur, bytes);
+        ino = vol.dirs.lookupResident(cur, bytes) ?? (await vol.dirs.lookup(cur, bytes));
         if (ino) dcache.set(cur.ino, cur.generation, name, ino, epoch);
       }
       if (!ino) {
@@ -121,7 +130,7 @@ export class Namei {
         }
         throw new FsError("ENOENT", "no such file or directory", { syscall, path });
       }
-      const child = await vol.inodes.get(ino);
+      const child = this.inodeNow(ino) ?? (await vol.inodes.get(ino));
       if (child.nlink === 0 && !child.isDir) {
         throw new FsError("EFSCORRUPTED", `entry '${name}' points to deleted inode ${ino}`, { syscall, path });
       }
@@ -130,7 +139,7 @@ export class Namei {
         if (++hops > MAX_SYMLINK_HOPS) throw new FsError("ELOOP", "too many levels of symbolic links", { syscall, path });
         const target = new TextDecoder().decode(await this.linkTarget(child, locked));
         if (target.startsWith("/")) {
-          cur = await vol.inodes.get(ROOT_INO);
+          cur = this.inodeNow(ROOT_INO) ?? (await vol.inodes.get(ROOT_INO));
           names.length = 0;
         }
         if (target.endsWith("/") && last) wantDir = true;

@@ -591,10 +591,13 @@ export class Volume {
     gc.setLanes(n);
   }
 
-  /** Write back buffered file data when it exceeds its budget. Caller holds metaLock. */
-  async maybeWriteback(): Promise<void> {
-    if (this.readOnly || this.fileData.bufferedBytes <= this.fileData.budget) return;
-    await this.writebackData();
+  /**
+   * Write back buffered file data when it exceeds its budget (a promise then; nothing to
+   * await otherwise, the common case after each operation). Caller holds metaLock.
+   */
+  maybeWriteback(): Promise<void> | undefined {
+    if (this.readOnly || this.fileData.bufferedBytes <= this.fileData.budget) return undefined;
+    return this.writebackData();
   }
 
   /** Give every inode's buffered data its blocks. Caller holds metaLock. */

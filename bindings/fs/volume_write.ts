@@ -12,7 +12,7 @@ import { CacheHandle, type Handle } from "../journal/handle.ts";
 import type { Volume } from "./volume.ts";
 import { WState, nowTime, extentsFlag } from "./wstate.ts";
 import { FILE_TYPE } from "./stats.ts";
-import { retryAfterReclaim } from "../sched/inodegc.ts";
+import { retryIfReclaimable } from "../sched/inodegc.ts";
 import { quiesceForFree } from "./treeseq.ts";
 
 const { S_IFDIR, S_IFREG, S_IFLNK, S_IFMT, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK } = FILE_TYPE;
@@ -87,24 +87,40 @@ export class VolumeWriter {
    * set a whole state. Callers whose failure keeps partial effects pass retry false.
    */
   async txn<T>(syscall: string, path: string | undefined, fn: (h: Handle) => Promise<T>, retry = true): Promise<T> {
+    // One async frame on the way to fn: this runs for every operation, and each wrapper
+    // (lock, retry) cost a promise and a turn even when it had nothing to do.
+    try {
+      return await this.once(syscall, path, fn);
+    } catch (e) {
+      if (!retry) throw e;
+      return retryIfReclaimable(this.vol, e, () => this.once(syscall, path, fn));
+    }
+  }
+
+  /** One attempt of txn: fn in a new handle under metaLock, stopped before the lock is released. */
+  private async once<T>(syscall: string, path: string | undefined, fn: (h: Handle) => Promise<T>): Promise<T> {
     const vol = this.vol;
-    const once = async (): Promise<T> => {
-      vol.assertMounted(syscall, path);
-      if (vol.readOnly) throw new FsError("EROFS", "read-only volume", { syscall, path });
-      const h = new CacheHandle(vol.cache);
-      const out = await vol.metaLock.run(async () => {
-        try {
-          return await fn(h);
-        } finally {
-          await h.stop();
-          await vol.maybeWriteback();
-        }
-      });
-      // Backpressure from inodegc is waited for here, once metaLock is free for its worker.
-      await vol.writeParts.settle(h);
-      return out;
-    };
-    return retry ? retryAfterReclaim(vol, once) : once();
+    vol.assertMounted(syscall, path);
+    if (vol.readOnly) throw new FsError("EROFS", "read-only volume", { syscall, path });
+    const h = new CacheHandle(vol.cache);
+    const unlock = vol.metaLock.tryLock() ?? (await vol.metaLock.lock());
+    let out: T;
+    try {
+      out = await fn(h);
+    } finally {
+      try {
+        const stopped = h.stop();
+        if (stopped) await stopped;
+        const written = vol.maybeWriteback();
+        if (written) await written;
+      } finally {
+        unlock();
+      }
+    }
+    // Backpressure from inodegc is waited for here, once metaLock is free for its worker.
+    const owed = vol.writeParts.settle(h);
+    if (owed) await owed;
+    return out;
   }
 
   async mkdir(path: string, options?: { recursive?: boolean; mode?: number | string } | number): Promise<string | undefined> {

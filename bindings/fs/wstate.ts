@@ -13,6 +13,7 @@
  */
 import type { Handle } from "../journal/handle.ts";
 import { Inode, type InodeFields } from "./inode.ts";
+import { Missing } from "../cache.ts";
 import type { Volume } from "./volume.ts";
 
 export class WState {
@@ -36,8 +37,17 @@ export class WState {
   }
 
   static async load(vol: Volume, ino: number): Promise<WState> {
-    const inode = await vol.inodes.get(ino);
-    return new WState(ino, inode.fields(), inode.iblock.slice(), inode);
+    return WState.of(await vol.inodes.get(ino));
+  }
+
+  /** load() without waiting: Missing when the inode's table block must be read first. */
+  static loadResident(vol: Volume, ino: number): WState | Missing {
+    const inode = vol.inodes.getResident(ino);
+    return inode instanceof Missing ? inode : WState.of(inode);
+  }
+
+  private static of(inode: Inode): WState {
+    return new WState(inode.ino, inode.fields(), inode.iblock.slice(), inode);
   }
 
   get generation(): number {
@@ -85,12 +95,35 @@ export class WState {
     return true;
   }
 
-  /** Write this state through h (fresh inodes get their slot initialised). */
-  async save(vol: Volume, h: Handle): Promise<Inode> {
-    const extents = (this.fields.flags & extentsFlag(vol)) !== 0;
-    const inode = await vol.inodes.write(h, this.ino, this.fields, { iblock: this.iblock, fresh: this.fresh, extents });
-    this.fresh = false;
-    return inode;
+  /**
+   * Write this state through h (fresh inodes get their slot initialised). Synchronous
+   * when the inode-table block is resident (the common case), else a promise.
+   */
+  save(vol: Volume, h: Handle): Inode | Promise<Inode> {
+    const opts = { iblock: this.iblock, fresh: this.fresh, extents: (this.fields.flags & extentsFlag(vol)) !== 0 };
+    let now: Inode | undefined;
+    try {
+      now = vol.inodes.writeResident(h, this.ino, this.fields, opts);
+    } catch (e) {
+      return Promise.reject(e); // failures arrive as rejections, as they always did
+    }
+    if (now) {
+      this.fresh = false;
+      return now;
+    }
+    return vol.inodes.write(h, this.ino, this.fields, opts).then((inode) => {
+      this.fresh = false;
+      return inode;
+    });
+  }
+
+  /** save() on an error path, where a failure to save must not hide the first error. */
+  async saveQuietly(vol: Volume, h: Handle): Promise<void> {
+    try {
+      await this.save(vol, h);
+    } catch {
+      // The operation is failing anyway; its own error is the one to report.
+    }
   }
 }
 

@@ -26,12 +26,20 @@ export type BlockRef = CacheRef;
 export interface Handle {
   /** Pin block `blk` for modification, reading it if it is not cached. */
   getWriteAccess(blk: number): Promise<BlockRef>;
+  /**
+   * getWriteAccess without waiting: the block pinned as getWriteAccess would pin it when
+   * it is resident, else undefined (nothing pinned; call getWriteAccess). For the
+   * synchronous fast paths, which take every block they change before changing any.
+   */
+  getWriteAccessResident(blk: number): BlockRef | undefined;
   /** Pin a block that will be entirely (re)written: no read, contents zero-filled. */
   getNewBlock(blk: number): Promise<BlockRef>;
   /** Record that the block's bytes changed (it will be written back). */
   dirty(ref: BlockRef): void;
   /** Pin a block for reading only (released at stop, or earlier with release). */
   getBlock(blk: number): Promise<BlockRef>;
+  /** getBlock without waiting: the pinned block if resident, else undefined. */
+  getBlockResident(blk: number): BlockRef | undefined;
   /** Drop a pin early (the change, if dirtied, is kept). */
   release(ref: BlockRef): void;
   /**
@@ -39,8 +47,11 @@ export interface Handle {
    * so it is never written back. Call before handing the block to the allocator.
    */
   forget(blk: number): Promise<void>;
-  /** End the atomic update: every pin is released. */
-  stop(): Promise<void>;
+  /**
+   * End the atomic update: every pin is released. Synchronous (undefined) unless freed
+   * blocks are still pinned by readers and must be waited out.
+   */
+  stop(): void | Promise<void>;
   /** Run fn at stop(), after the pins are released (readers' tree sequences, treeseq.ts). */
   onStop(fn: () => void): void;
 }
@@ -60,10 +71,11 @@ export interface BlockAllocator {
 export class CacheHandle implements Handle {
   private readonly cache: BlockCache;
   private readonly pins = new Map<number, BlockRef>();
-  /** Freed blocks a reader still had pinned at forget(): dropped again at stop(). */
-  private readonly forgotten = new Set<number>();
+  /** Freed blocks a reader still had pinned at forget(): dropped again at stop(). Made on first use. */
+  private forgotten: Set<number> | undefined;
   private stopped = false;
-  private readonly stopHooks: (() => void)[] = [];
+  /** Made on first use: most transactions register none. */
+  private stopHooks: (() => void)[] | undefined;
 
   constructor(cache: BlockCache) {
     this.cache = cache;
@@ -80,6 +92,19 @@ export class CacheHandle implements Handle {
     const ref = await this.cache.get(blk);
     this.pins.set(blk, ref);
     return ref;
+  }
+
+  getWriteAccessResident(blk: number): BlockRef | undefined {
+    this.live();
+    const held = this.pins.get(blk);
+    if (held) return held;
+    const ref = this.cache.peek(blk);
+    if (ref) this.pins.set(blk, ref);
+    return ref;
+  }
+
+  getBlockResident(blk: number): BlockRef | undefined {
+    return this.getWriteAccessResident(blk);
   }
 
   async getNewBlock(blk: number): Promise<BlockRef> {
@@ -117,28 +142,45 @@ export class CacheHandle implements Handle {
       this.pins.delete(blk);
       this.cache.release(held);
     }
-    if (!(await this.drop(blk))) this.forgotten.add(blk);
+    if (!(await this.drop(blk))) (this.forgotten ??= new Set()).add(blk);
   }
 
-  async stop(): Promise<void> {
+  stop(): void | Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     for (const ref of this.pins.values()) this.cache.release(ref);
     this.pins.clear();
-    // Readers pin a block only between a cache get and the copy right after it, so a
-    // freed block still pinned at forget() is free again within a few turns.
-    try {
-      for (const blk of this.forgotten) await this.cache.invalidateRange(blk, 1, true);
-    } finally {
-      this.forgotten.clear();
-      // Always: a stop hook left unrun would keep readers of an inode waiting forever.
-      for (const fn of this.stopHooks.splice(0)) fn();
+    // The common transaction freed no block a reader held: nothing to wait for.
+    if (!this.forgotten?.size) {
+      this.runStopHooks();
+      return;
     }
+    return this.dropForgotten(this.forgotten);
   }
 
   onStop(fn: () => void): void {
     this.live();
-    this.stopHooks.push(fn);
+    (this.stopHooks ??= []).push(fn);
+  }
+
+  // Readers pin a block only between a cache get and the copy right after it, so a
+  // freed block still pinned at forget() is free again within a few turns.
+  private async dropForgotten(forgotten: Set<number>): Promise<void> {
+    try {
+      for (const blk of forgotten) await this.cache.invalidateRange(blk, 1, true);
+    } finally {
+      forgotten.clear();
+      this.runStopHooks();
+    }
+  }
+
+  // Always run, however stop() ends: a stop hook left unrun would keep readers of an
+  // inode waiting forever.
+  private runStopHooks(): void {
+    const hooks = this.stopHooks;
+    if (!hooks) return;
+    this.stopHooks = undefined;
+    for (const fn of hooks) fn();
   }
 
   // Invalidate blk in the cache; false while someone else holds it pinned.
