@@ -107,13 +107,16 @@ export class Engine {
 
   /** Current byte view of linear memory (re-created after growth). */
   get u8(): Uint8Array {
-    if (this._u8.buffer !== this.x.memory.buffer) this.refresh();
+    // Growth detaches the old buffer, and a view of a detached buffer has length 0 (the
+    // memory is never empty): a property read, where asking memory.buffer is a call into
+    // the runtime — and this getter runs on every name, inode and block-map copy.
+    if (this._u8.length === 0) this.refresh();
     return this._u8;
   }
 
   /** Current DataView of linear memory (little-endian reads: pass `true`). */
   get dv(): DataView {
-    if (this._dv.buffer !== this.x.memory.buffer) this.refresh();
+    if (this._u8.length === 0) this.refresh(); // _dv shares _u8's buffer (see u8)
     return this._dv;
   }
 

@@ -55,7 +55,8 @@ export interface InodeGeometry {
 
 export class Inode {
   readonly ino: number;
-  readonly raw: Uint8Array;
+  /** The 60-byte block map (extent root or indirect pointers, or inline bytes): a copy. */
+  readonly iblock: Uint8Array;
   readonly mode: number;
   readonly uid: number;
   readonly gid: number;
@@ -74,9 +75,9 @@ export class Inode {
   readonly rdevMinor: number;
 
   /** r: the engine's decode record; idx: its slot numbers in SLOT_NAMES order. */
-  constructor(ino: number, raw: Uint8Array, r: Float64Array, idx: readonly number[]) {
+  constructor(ino: number, iblock: Uint8Array, r: Float64Array, idx: readonly number[]) {
     this.ino = ino;
-    this.raw = raw;
+    this.iblock = iblock;
     this.mode = r[idx[0]!]!;
     this.uid = r[idx[1]!]!;
     this.gid = r[idx[2]!]!;
@@ -108,8 +109,6 @@ export class Inode {
   get isDir(): boolean { return this.type === FILE_TYPE.S_IFDIR; }
   get isReg(): boolean { return this.type === FILE_TYPE.S_IFREG; }
   get isSymlink(): boolean { return this.type === FILE_TYPE.S_IFLNK; }
-  /** The 60-byte block map (extent root or indirect pointers, or inline bytes). */
-  get iblock(): Uint8Array { return this.raw.subarray(0x28, 0x28 + 60); }
 }
 
 /** Bytes of inode table read per device request on a miss (see InodeTable.readAhead). */
@@ -200,8 +199,7 @@ export class InodeTable {
       const p = ref.ptr + ((((ino - 1) % g.inodesPerGroup) * g.inodeSize) % g.blockSize);
       const rc = this.engine.call(() => x.inodeDecode(p, ino, this.record, g.hugeFile ? 1 : 0)) as number;
       if (rc < 0) throw this.bad(ino, this.reasons[-rc] ?? `undecodable (reason ${-rc})`);
-      const raw = this.engine.u8.slice(p, p + g.inodeSize);
-      inode = new Inode(ino, raw, this.rec(), this.idx);
+      inode = new Inode(ino, this.iblockAt(p), this.rec(), this.idx);
     } finally {
       this.cache.release(ref);
     }
@@ -237,12 +235,21 @@ export class InodeTable {
     if (count > 1) await this.cache.readRun(start, count).catch(() => {});
   }
 
-  /** The decode record as f64s (re-created if linear memory grew). */
+  /** The decode record as f64s (re-created if linear memory grew: the old view reads as empty). */
   private rec(): Float64Array {
-    if (this.recView.buffer !== this.engine.x.memory.buffer) {
+    if (this.recView.length === 0) {
       this.recView = new Float64Array(this.engine.x.memory.buffer, this.record, this.engine.constant("INO_RECORD_SLOTS"));
     }
     return this.recView;
+  }
+
+  /**
+   * A copy of the block map of the inode at p: all a decoded Inode keeps of the raw
+   * bytes (60 bytes, small enough for V8 to keep on the JS heap, where a copy of the
+   * whole 256-byte inode was a separately allocated buffer per inode decoded).
+   */
+  private iblockAt(p: number): Uint8Array {
+    return this.engine.u8.slice(p + 0x28, p + 0x28 + 60);
   }
 
   /** Where inode `ino` lives: its inode-table block and byte offset in it. */
@@ -311,8 +318,7 @@ export class InodeTable {
     h.dirty(ref);
     // Re-decode what is now on disk, so readers see exactly the written state.
     this.engine.call(() => x.inodeDecode(p, ino, this.record, this.geo.hugeFile ? 1 : 0));
-    const raw = this.engine.u8.slice(p, p + this.geo.inodeSize);
-    const inode = new Inode(ino, raw, this.rec(), this.idx);
+    const inode = new Inode(ino, this.iblockAt(p), this.rec(), this.idx);
     this.lru.set(ino, inode); // replaces in place (see get)
     if (this.lru.size > this.capacity) this.lru.delete(this.lru.keys().next().value!);
     return inode;

@@ -474,8 +474,11 @@ export class Volume {
   }
 
   inodeHasInlineData(inode: Inode): boolean {
-    return (inode.flags & (this.engine.constant("INODE_FL_INLINE_DATA") >>> 0)) !== 0;
+    // Read once: Engine.constant reads a WebAssembly.Global, and every lookup asks this.
+    this.inlineDataFl ??= this.engine.constant("INODE_FL_INLINE_DATA") >>> 0;
+    return (inode.flags & this.inlineDataFl) !== 0;
   }
+  private inlineDataFl: number | undefined;
   inodeIsEncrypted(inode: Inode): boolean {
     return (inode.flags & (this.engine.constant("INODE_FL_ENCRYPT") >>> 0)) !== 0;
   }
