@@ -197,7 +197,7 @@ export class InodeTable {
     let inode: Inode;
     try {
       const p = ref.ptr + ((((ino - 1) % g.inodesPerGroup) * g.inodeSize) % g.blockSize);
-      const rc = this.engine.call(() => x.inodeDecode(p, ino, this.record, g.hugeFile ? 1 : 0)) as number;
+      const rc = this.engine.call(() => x.inodeDecode(p, ino, this.record, g.hugeFile ? 1 : 0, 0)) as number;
       if (rc < 0) throw this.bad(ino, this.reasons[-rc] ?? `undecodable (reason ${-rc})`);
       inode = new Inode(ino, this.iblockAt(p), this.rec(), this.idx);
     } finally {
@@ -316,8 +316,9 @@ export class InodeTable {
     const rc = this.engine.call(() => x.inodeEncode(p, ino, this.record, this.geo.hugeFile ? 1 : 0)) as number;
     if (rc < 0) throw new FsError(rc === -this.engine.constant("INOW_RANGE") ? "EFBIG" : "EFSCORRUPTED", `inode ${ino}: cannot encode (reason ${-rc})`, { syscall: "iput" });
     h.dirty(ref);
-    // Re-decode what is now on disk, so readers see exactly the written state.
-    this.engine.call(() => x.inodeDecode(p, ino, this.record, this.geo.hugeFile ? 1 : 0));
+    // Re-decode what is now on disk, so readers see exactly the written state (its
+    // checksum was set by inodeEncode just now: not summed again).
+    this.engine.call(() => x.inodeDecode(p, ino, this.record, this.geo.hugeFile ? 1 : 0, 1));
     const inode = new Inode(ino, this.iblockAt(p), this.rec(), this.idx);
     this.lru.set(ino, inode); // replaces in place (see get)
     if (this.lru.size > this.capacity) this.lru.delete(this.lru.keys().next().value!);

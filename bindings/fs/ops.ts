@@ -139,10 +139,11 @@ export class Ops {
     const flags = extents ? extentsFlag(this.vol) : 0;
     const iblock = new Uint8Array(60);
     if (extents) {
-      // An empty extent root: magic, 0 entries, room for 4, depth 0.
-      const dv = new DataView(iblock.buffer);
-      dv.setUint16(0, 0xf30a, true);
-      dv.setUint16(4, 4, true);
+      // An empty extent root: magic 0xf30a, 0 entries, room for 4, depth 0 (little-endian
+      // bytes: a DataView would move this small array off the JS heap).
+      iblock[0] = 0x0a;
+      iblock[1] = 0xf3;
+      iblock[4] = 4;
     }
     const s = new WState(
       ino,
