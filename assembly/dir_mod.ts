@@ -65,6 +65,7 @@ import {
 import { DIR_ERR_ARG, DIR_NOT_FOUND, dirBlockCheck, dirBlockSizeValid, dirRecLenFor } from "./dir";
 import { dxNodeCheck, dxNodeLimit, dxRootCheck, dxRootLimit } from "./htree";
 import { dxHash, dxHashMinor, dxHashSupported } from "./htree_hash";
+import { dirBlockCsumPatch, dirCsumPart } from "./csum";
 
 /** The block has no free slot large enough for the new entry. */
 export const DIRM_NOSPC: i32 = -20;
@@ -249,8 +250,11 @@ export function dirInitFirst(ptr: usize, bs: u32, selfIno: u32, parentIno: u32, 
  * slot fits, DIRM_EXISTS when the name is already in this block, DIRM_ERR_NAME, or a
  * DIR_ERR_* / DIRM_ERR_NOT_LEAF for a bad block (nothing is written on any error).
  * shaped (here and below): the block passed a full check since its last fill (dir.ts).
+ * patchCsum: the tail's checksum is right for the block as it is; keep it right for the
+ * block as changed, incrementally (csum.ts dirBlockCsumPatch), so the caller need not
+ * sum the block again. (Not for blocks changed since they were last sealed.)
  */
-export function dirAddEntry(ptr: usize, bs: u32, namePtr: usize, nameLen: u32, ino: u32, type: u32, hasTail: bool, shaped: bool): i32 {
+export function dirAddEntry(ptr: usize, bs: u32, namePtr: usize, nameLen: u32, ino: u32, type: u32, hasTail: bool, shaped: bool, patchCsum: bool): i32 {
   const nr = checkName(namePtr, nameLen);
   if (nr < 0) return nr;
   if (ino == 0 || type >= <u32>FT_MAX) return DIR_ERR_ARG;
@@ -273,13 +277,19 @@ export function dirAddEntry(ptr: usize, bs: u32, namePtr: usize, nameLen: u32, i
   if (fit < 0) return DIRM_NOSPC;
   const at = <u32>fit;
   const rl = recLen(ptr, at, bs);
-  if (inodeAt(ptr, at) == 0) {
+  const live = inodeAt(ptr, at) != 0;
+  const used = live ? dirRecLenFor(nameLenAt(ptr, at)) : 0;
+  // The bytes rewritten: from the slot's record to the end of the new one (<= end).
+  const span = used + need;
+  const patch = patchCsum && hasTail;
+  const before = patch ? dirCsumPart(ptr + <usize>at, <usize>span) : 0;
+  if (live) {
+    setRecLen(ptr, at, used);
+    writeEntry(ptr, at + used, ino, rl - used, namePtr, nameLen, type);
+  } else {
     writeEntry(ptr, at, ino, rl, namePtr, nameLen, type);
-    return fit;
   }
-  const used = dirRecLenFor(nameLenAt(ptr, at));
-  setRecLen(ptr, at, used);
-  writeEntry(ptr, at + used, ino, rl - used, namePtr, nameLen, type);
+  if (patch) dirBlockCsumPatch(ptr, at + span, before, dirCsumPart(ptr + <usize>at, <usize>span));
   return <i32>(at + used);
 }
 

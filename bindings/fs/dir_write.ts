@@ -430,8 +430,9 @@ export class DirWriter {
 
   // Every changed directory block passes through one of these two: the place where the
   // path walk's name cache (dcache.ts) learns that this directory's names changed.
-  private sealLeaf(h: Handle, ctx: DirContext, ref: BlockRef): void {
-    if (this.hasTail) this.vol.engine.x.dirBlockCsumSet(ref.ptr, ctx.inode.ino, ctx.inode.generation);
+  // summed: the engine already brought the leaf's checksum up to date (addSealed).
+  private sealLeaf(h: Handle, ctx: DirContext, ref: BlockRef, summed = false): void {
+    if (this.hasTail && !summed) this.vol.engine.x.dirBlockCsumSet(ref.ptr, ctx.inode.ino, ctx.inode.generation);
     h.dirty(ref);
     this.names.dropDir(ctx.inode.ino);
   }
@@ -452,10 +453,24 @@ export class DirWriter {
    * anything but a bad-argument code, so success, NOSPC and EXISTS all prove the block
    * well-formed: remember that, and later calls only re-walk its geometry.
    */
-  private addTo(ref: BlockRef, name: Uint8Array, ino: number, type: number): number {
+  private addTo(ref: BlockRef, name: Uint8Array, ino: number, type: number, patchCsum = false): number {
     const cache = this.vol.cache;
-    const r = this.vol.engine.x.dirAddEntry(ref.ptr, this.bs, this.np(name), name.length, ino, type, this.hasTail ? 1 : 0, this.shapedFlag(ref)) as number;
+    const r = this.vol.engine.x.dirAddEntry(ref.ptr, this.bs, this.np(name), name.length, ino, type, this.hasTail ? 1 : 0, this.shapedFlag(ref), patchCsum ? 1 : 0) as number;
     if (r >= 0 || r === this.K.DIRM_NOSPC || r === this.K.DIRM_EXISTS) cache.markShaped(ref);
+    return r;
+  }
+
+  /**
+   * addTo, then sealLeaf on success, for a leaf unchanged since it was last sealed or
+   * verified — the common insert. When its checksum is known right (verified for this
+   * directory since its last fill; every change since was sealed in the same step), the
+   * engine patches the checksum for the few bytes it wrote instead of the whole block
+   * being summed again (assembly/csum.ts dirBlockCsumPatch). Returns addTo's code.
+   */
+  private addSealed(h: Handle, ctx: DirContext, ref: BlockRef, name: Uint8Array, ino: number, type: number): number {
+    const patch = this.hasTail && this.vol.cache.isVerified(ref, ctx.inode.ino, ctx.inode.generation);
+    const r = this.addTo(ref, name, ino, type, patch);
+    if (r >= 0) this.sealLeaf(h, ctx, ref, patch);
     return r;
   }
 
@@ -517,9 +532,8 @@ export class DirWriter {
       }
       // Pinned for reading in h is pinned for writing (CacheHandle: one pin per block).
       const w = h.getWriteAccessResident(phys)!;
-      const r = this.addTo(w, name, ino, type);
+      const r = this.addSealed(h, ctx, w, name, ino, type);
       if (r < 0) throw this.engineError(ctx, `block ${lblk}`, r, "link");
-      this.sealLeaf(h, ctx, w);
       slots.set(lblk, this.freeIn(w, false));
       return true;
     }
@@ -669,11 +683,10 @@ export class DirWriter {
     if (m.path.some((lv) => lv.lblk === leaf)) throw this.corrupt(ctx, `index leaf ${leaf} is an index block`, sys);
     const lw = this.readLeafResident(h, ctx, leaf, m.leafPhys, sys);
     if (lw instanceof Missing) return false;
-    const r = this.addTo(lw, name, ino, type);
+    const r = this.addSealed(h, ctx, lw, name, ino, type);
     if (r === this.K.DIRM_NOSPC) return false;
     if (r < 0) throw this.engineError(ctx, `leaf ${leaf}`, r, sys);
     this.names.lastMiss = undefined;
-    this.sealLeaf(h, ctx, lw);
     return true;
   }
 
@@ -687,11 +700,8 @@ export class DirWriter {
     await this.readLeaf(h, ctx, leaf.lblk, leaf.phys, sys);
     // The common case in one engine call: the leaf has a slot (and the name is not in it).
     const lw = await h.getWriteAccess(leaf.phys);
-    const r0 = this.addTo(lw, name, ino, type);
-    if (r0 >= 0) {
-      this.sealLeaf(h, ctx, lw);
-      return;
-    }
+    const r0 = this.addSealed(h, ctx, lw, name, ino, type);
+    if (r0 >= 0) return;
     if (r0 !== this.K.DIRM_NOSPC) throw this.engineError(ctx, `leaf ${leaf.lblk}`, r0, sys);
     // No single slot fits; packing the live entries may free one.
     const total = this.freeIn(lw, true);
