@@ -95,6 +95,8 @@ let inodeLimit: u32 = 0;
 let iterNext: u32 = 0;
 // End of the entry chain found by the last successful checkBlock (blockSize or blockSize-12).
 let chainEnd: u32 = 0;
+// The first live entry the last checkBlock found named by its name argument, or -1.
+let matchOff: i32 = -1;
 
 /** Set the highest valid inode number (s_inodes_count); 0 disables the check. */
 export function dirSetInodeLimit(count: u32): void {
@@ -179,11 +181,32 @@ function dxShape(blockPtr: usize, blockSize: u32): bool {
   return load<u8>(blockPtr + 12 + DE_NAME) == 0x2e && load<u8>(blockPtr + 12 + DE_NAME + 1) == 0x2e;
 }
 
+/**
+ * True if the live entry at off (validated) is named by the nameLen bytes at namePtr. The
+ * last four bytes are compared first: names made in sequence ("f000123", "f000124")
+ * share their start, and a lookup or add compares against every entry of a block.
+ */
+export function dirNameIs(blockPtr: usize, off: u32, namePtr: usize, nameLen: u32): bool {
+  if (inodeAt(blockPtr, off) == 0 || nameLenAt(blockPtr, off) != nameLen) return false;
+  const name = blockPtr + <usize>off + DE_NAME;
+  if (nameLen >= 4 && load<u32>(name + <usize>nameLen - 4) != load<u32>(namePtr + <usize>nameLen - 4)) return false;
+  return memory.compare(name, namePtr, <usize>nameLen) == 0;
+}
+
+/** End of the record chain of the block the last successful dirBlockCheck accepted. */
+export function dirCheckedChainEnd(): u32 {
+  return chainEnd;
+}
+
 // Validate the whole block (shaped: its geometry only); on success set chainEnd, return 0.
-function checkBlock(blockPtr: usize, blockSize: u32, hasTail: bool, shaped: bool): i32 {
+// In the same pass, matchOff becomes the first live entry named by the nameLen (> 0)
+// bytes at namePtr, or -1: a lookup walks the block once, not once to check and once to
+// search (the match only counts once the whole block passed).
+function checkBlock(blockPtr: usize, blockSize: u32, hasTail: bool, shaped: bool, namePtr: usize = 0, nameLen: u32 = 0): i32 {
   if (!dirBlockSizeValid(blockSize)) return DIR_ERR_ARG;
   const tailOff = blockSize - <u32>DET_SIZE;
   let off: u32 = 0;
+  matchOff = -1;
   while (off < blockSize) {
     if (hasTail && off == tailOff) {
       if (!tailAt(blockPtr, blockSize)) return DIR_ERR_TAIL;
@@ -194,6 +217,8 @@ function checkBlock(blockPtr: usize, blockSize: u32, hasTail: bool, shaped: bool
     if (blockSize - off < 12) return DIR_ERR_OVERRUN;
     const r = checkEntry(blockPtr, blockSize, off, shaped);
     if (r < 0) return r;
+    // checkEntry proved the name inside the record, hence inside the block.
+    if (nameLen != 0 && matchOff < 0 && dirNameIs(blockPtr, off, namePtr, nameLen)) matchOff = <i32>off;
     off += <u32>r;
   }
   // The chain tiles the whole block: fine without a tail, or for an htree index block.
@@ -218,18 +243,10 @@ export function dirBlockCheck(blockPtr: usize, blockSize: u32, hasTail: bool, sh
  * only its geometry when shaped — see the file header).
  */
 export function dirLookup(blockPtr: usize, blockSize: u32, namePtr: usize, nameLen: u32, hasTail: bool, shaped: bool): i32 {
-  const r = checkBlock(blockPtr, blockSize, hasTail, shaped);
+  const valid = nameLen != 0 && nameLen <= <u32>DE_NAME_MAX;
+  const r = checkBlock(blockPtr, blockSize, hasTail, shaped, namePtr, valid ? nameLen : 0);
   if (r < 0) return r;
-  if (nameLen == 0 || nameLen > <u32>DE_NAME_MAX) return DIR_NOT_FOUND;
-  let off: u32 = 0;
-  while (off < chainEnd) {
-    if (inodeAt(blockPtr, off) != 0 && nameLenAt(blockPtr, off) == nameLen &&
-        memory.compare(blockPtr + <usize>off + DE_NAME, namePtr, <usize>nameLen) == 0) {
-      return <i32>off;
-    }
-    off += recLenAt(blockPtr, off, blockSize);
-  }
-  return DIR_NOT_FOUND;
+  return matchOff >= 0 ? matchOff : DIR_NOT_FOUND;
 }
 
 /**

@@ -62,7 +62,7 @@ import {
   DXR_DOT_REC_LEN, DXR_DOTDOT_FILE_TYPE, DXR_DOTDOT_INODE, DXR_DOTDOT_NAME, DXR_DOTDOT_NAME_LEN,
   DXR_ENTRIES, DXR_INFO_HASH_VERSION, DXR_INFO_INDIRECT_LEVELS, DXR_INFO_INFO_LENGTH,
 } from "./ondisk/dx";
-import { DIR_ERR_ARG, DIR_NOT_FOUND, dirBlockCheck, dirBlockSizeValid, dirRecLenFor } from "./dir";
+import { DIR_ERR_ARG, DIR_NOT_FOUND, dirBlockCheck, dirBlockSizeValid, dirCheckedChainEnd, dirNameIs, dirRecLenFor } from "./dir";
 import { dxNodeCheck, dxNodeLimit, dxRootCheck, dxRootLimit } from "./htree";
 import { dxHash, dxHashMinor, dxHashSupported } from "./htree_hash";
 import { dirBlockCsumPatch, dirCsumPart } from "./csum";
@@ -132,10 +132,10 @@ export function dxLastSplitHash(): u32 {
   return <u32>load<u8>(p + <usize>off + DE_NAME_LEN);
 }
 
-// True if the live entry at off is named by the nameLen bytes at namePtr.
-function nameIs(p: usize, off: u32, namePtr: usize, nameLen: u32): bool {
-  return inodeAt(p, off) != 0 && nameLenAt(p, off) == nameLen &&
-    memory.compare(p + <usize>off + DE_NAME, namePtr, <usize>nameLen) == 0;
+// True if the live entry at off is named by the nameLen bytes at namePtr (dir.ts).
+// @ts-ignore: decorator
+@inline function nameIs(p: usize, off: u32, namePtr: usize, nameLen: u32): bool {
+  return dirNameIs(p, off, namePtr, nameLen);
 }
 
 // 0 if the name argument is one ext4 can store, else DIRM_ERR_NAME.
@@ -182,11 +182,10 @@ function writeTail(p: usize, bs: u32): void {
 function leafCheck(p: usize, bs: u32, hasTail: bool, shaped: bool): i32 {
   const r = dirBlockCheck(p, bs, hasTail, shaped);
   if (r < 0) return r;
+  // The check walked the whole chain and knows where it ended: at the tail for a leaf,
+  // at the block end for an index block that passes with hasTail.
   const end = chainEnd(bs, hasTail);
-  // dirBlockCheck proved every rec_len >= 12 and inside the block, so this terminates.
-  let off: u32 = 0;
-  while (off < end) off += recLen(p, off, bs);
-  return off == end ? <i32>end : DIRM_ERR_NOT_LEAF;
+  return dirCheckedChainEnd() == end ? <i32>end : DIRM_ERR_NOT_LEAF;
 }
 
 // Append the live entry at src+srcOff to dst at w, packed (rec_len = its own need).

@@ -25,7 +25,11 @@ export interface InodeWriteOptions {
   extents?: boolean;
 }
 
-/** The fields an update may change (everything inodeEncode writes). */
+/**
+ * The fields an update may change (everything inodeEncode writes). Times are
+ * [seconds, nanoseconds] pairs that are replaced, never changed in place: a decoded
+ * Inode and the states loaded from it share them.
+ */
 export interface InodeFields {
   mode: number;
   uid: number;
@@ -34,10 +38,10 @@ export interface InodeFields {
   nlink: number;
   flags: number;
   blocks512: number;
-  atime: [number, number];
-  mtime: [number, number];
-  ctime: [number, number];
-  crtime: [number, number] | null;
+  atime: readonly [number, number];
+  mtime: readonly [number, number];
+  ctime: readonly [number, number];
+  crtime: readonly [number, number] | null;
   generation: number;
   dtime: number;
 }
@@ -64,10 +68,10 @@ export class Inode {
   readonly nlink: number;
   readonly flags: number;
   readonly blocks512: number;
-  readonly atime: [number, number];
-  readonly mtime: [number, number];
-  readonly ctime: [number, number];
-  readonly crtime: [number, number] | null;
+  readonly atime: readonly [number, number];
+  readonly mtime: readonly [number, number];
+  readonly ctime: readonly [number, number];
+  readonly crtime: readonly [number, number] | null;
   readonly generation: number;
   readonly dtime: number;
   readonly fileAcl: number;
@@ -96,12 +100,15 @@ export class Inode {
     this.rdevMinor = r[idx[19]!]!;
   }
 
-  /** A plain copy of the writable fields, for InodeTable.write. */
+  /**
+   * A plain copy of the writable fields, for InodeTable.write. The time pairs are shared,
+   * not copied: a pair is never changed in place, only replaced (see InodeFields).
+   */
   fields(): InodeFields {
     return {
       mode: this.mode, uid: this.uid, gid: this.gid, size: this.size, nlink: this.nlink, flags: this.flags,
-      blocks512: this.blocks512, atime: [...this.atime], mtime: [...this.mtime], ctime: [...this.ctime],
-      crtime: this.crtime ? [...this.crtime] : null, generation: this.generation, dtime: this.dtime,
+      blocks512: this.blocks512, atime: this.atime, mtime: this.mtime, ctime: this.ctime,
+      crtime: this.crtime, generation: this.generation, dtime: this.dtime,
     };
   }
 

@@ -26,6 +26,7 @@ const MAX_SYMLINK_HOPS = 40;
 const NAME_MAX = 255;
 const PATH_MAX = 4096;
 const ROOT_INO = 2;
+const SLASH = 0x2f;
 const utf8 = new TextEncoder();
 
 export class Namei {
@@ -55,6 +56,49 @@ export class Namei {
    */
   lookup(path: string, followLast: boolean, syscall = "lstat", locked = false): Promise<{ inode: Inode | undefined; danglingLast: boolean; parent?: Inode }> {
     return this.walk(path, followLast, syscall, true, locked);
+  }
+
+  /**
+   * lookup(path, followLast) without waiting, for the paths a tree copy creates: plain
+   * names (no '.', '..' or trailing '/'), no symbolic link on the way (a final one only
+   * when not followed), every directory and inode cached or resident. Answers exactly
+   * what lookup would — the inode, or, when only the last name is missing, its parent —
+   * and undefined for anything else (a link, a missing middle component, any error, a
+   * block to read): then call lookup. No array, no promise. Any caller; `parent` is only
+   * still right for a create while the caller holds metaLock.
+   */
+  lookupResident(path: string, followLast: boolean): { inode: Inode | undefined; danglingLast: false; parent?: Inode } | undefined {
+    const n = path.length;
+    if (n === 0 || n * 3 >= PATH_MAX || path.charCodeAt(n - 1) === SLASH || path.includes("\0")) return undefined;
+    const vol = this.vol;
+    const dcache = dcacheOf(vol.cache);
+    let cur = this.inodeNow(ROOT_INO);
+    for (let i = 0; cur;) {
+      while (path.charCodeAt(i) === SLASH) i++;
+      let j = path.indexOf("/", i);
+      if (j < 0) j = n;
+      const name = path.slice(i, j);
+      if (name === "." || name === ".." || !cur.isDir) return undefined;
+      let ino = dcache.get(cur.ino, cur.generation, name);
+      if (!ino) {
+        const epoch = dcache.epoch;
+        const bytes = utf8.encode(name);
+        if (bytes.length > NAME_MAX) return undefined;
+        const found = vol.dirs.lookupResident(cur, bytes);
+        if (found === undefined) return undefined;
+        ino = found;
+        if (ino) dcache.set(cur.ino, cur.generation, name, ino, epoch);
+      }
+      const last = j === n; // no trailing '/' (checked above): nothing follows
+      if (!ino) return last ? { inode: undefined, danglingLast: false, parent: cur } : undefined;
+      const child = this.inodeNow(ino);
+      if (!child || (child.nlink === 0 && !child.isDir)) return undefined;
+      if (child.isSymlink && (!last || followLast)) return undefined;
+      if (last) return { inode: child, danglingLast: false };
+      cur = child;
+      i = j;
+    }
+    return undefined;
   }
 
   /** The canonical absolute path (every symlink resolved, no '.' or '..'). */

@@ -179,11 +179,18 @@ export class Ops {
    * (Namei.lookup's `parent`) in this same transaction, under the metadata lock, so the
    * name is still absent: the path walk and the directory lookup are not repeated.
    */
-  async createAt(h: Handle, parent: Inode, path: string, o: NewInodeOptions, syscall: string): Promise<WState> {
-    if (!parent.isDir) throw new FsError("ENOTDIR", "not a directory", { syscall, path });
-    const { bytes } = splitPath(path, syscall);
-    const dir = WState.loadResident(this.vol, parent.ino);
-    return this.createIn(h, dir instanceof Missing ? await WState.load(this.vol, parent.ino) : dir, bytes, path, o, syscall);
+  createAt(h: Handle, parent: Inode, path: string, o: NewInodeOptions, syscall: string): Promise<WState> {
+    let dir: WState | Missing;
+    let bytes: Uint8Array;
+    try {
+      if (!parent.isDir) throw new FsError("ENOTDIR", "not a directory", { syscall, path });
+      bytes = splitPath(path, syscall).bytes;
+      dir = WState.loadResident(this.vol, parent.ino);
+    } catch (e) {
+      return Promise.reject(e); // failures arrive as rejections, as from an async function
+    }
+    if (dir instanceof Missing) return WState.load(this.vol, parent.ino).then((d) => this.createIn(h, d, bytes, path, o, syscall));
+    return this.createIn(h, dir, bytes, path, o, syscall);
   }
 
   /**

@@ -10,6 +10,7 @@
 import { FsError, wrapUnknown } from "./errors.ts";
 import { CacheHandle, type Handle } from "../journal/handle.ts";
 import type { Volume } from "./volume.ts";
+import type { Inode } from "./inode.ts";
 import { WState, nowTime, extentsFlag } from "./wstate.ts";
 import { FILE_TYPE } from "./stats.ts";
 import { retryIfReclaimable } from "../sched/inodegc.ts";
@@ -253,8 +254,34 @@ export class VolumeWriter {
     }, false);
   }
 
-  /** The regular file at path for writing, created (mode) when missing. */
-  async openForWrite(h: Handle, path: string, mode: number, exclusive: boolean, depth = 0): Promise<WState> {
+  /**
+   * The regular file at path for writing, created (mode) when missing. Inside h, under
+   * metaLock. A path whose walk needs no I/O (Namei.lookupResident) goes straight to the
+   * create or the open, without the waiting walk's promise.
+   */
+  openForWrite(h: Handle, path: string, mode: number, exclusive: boolean, depth = 0): Promise<WState> {
+    if (!exclusive) {
+      let found;
+      try {
+        found = this.vol.namei.lookupResident(path, true);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+      if (found?.inode) return this.openExisting(found.inode, path);
+      if (found?.parent) return this.vol.ops.createAt(h, found.parent, path, { mode: S_IFREG | (mode & 0o7777 & ~this.vol.umask) }, "open");
+    }
+    return this.openForWriteWaiting(h, path, mode, exclusive, depth);
+  }
+
+  /** openForWrite of an existing inode: a regular file's state, or the error open(2) gives. */
+  private async openExisting(inode: Inode, path: string): Promise<WState> {
+    if (inode.isDir) throw new FsError("EISDIR", "illegal operation on a directory", { syscall: "open", path });
+    if (!inode.isReg) throw new FsError("EINVAL", "not a regular file", { syscall: "open", path });
+    return WState.load(this.vol, inode.ino);
+  }
+
+  /** openForWrite through the waiting path walk (symlinks, '..', blocks to read, O_EXCL). */
+  private async openForWriteWaiting(h: Handle, path: string, mode: number, exclusive: boolean, depth: number): Promise<WState> {
     if (exclusive) {
       // O_EXCL never follows a final symlink: anything there at all is EEXIST.
       const there = await this.vol.lstat(path).then(() => true, (e) => {
@@ -279,9 +306,7 @@ export class VolumeWriter {
     }
     if (inode) {
       if (exclusive) throw new FsError("EEXIST", "file already exists", { syscall: "open", path });
-      if (inode.isDir) throw new FsError("EISDIR", "illegal operation on a directory", { syscall: "open", path });
-      if (!inode.isReg) throw new FsError("EINVAL", "not a regular file", { syscall: "open", path });
-      return WState.load(this.vol, inode.ino);
+      return this.openExisting(inode, path);
     }
     const o = { mode: S_IFREG | (mode & 0o7777 & ~this.vol.umask) };
     // The walk stopped at the parent, inside this transaction: create there directly.
