@@ -41,8 +41,20 @@ export interface Level {
   i: number;
 }
 
-let seedPtr = 0;
-let seedEngine: unknown;
+/**
+ * The volume's hash seed in engine memory, copied once per engine (one engine serves one
+ * volume, whose s_hash_seed no operation changes).
+ */
+const seeds = new WeakMap<object, number>();
+function seedOf(vol: Volume): number {
+  let p = seeds.get(vol.engine);
+  if (p === undefined) {
+    p = vol.engine.alloc(16);
+    vol.engine.u8.set(vol.sb.hashSeed, p);
+    seeds.set(vol.engine, p);
+  }
+  return p;
+}
 
 /**
  * Engine constants by name, looked up once per engine: Engine.constant reads a
@@ -193,11 +205,7 @@ function find(
   const K = dxConsts(vol);
   const w = new DxWalk(vol, dir, src, hasCsum);
 
-  if (seedEngine !== vol.engine) {
-    seedPtr = vol.engine.alloc(16);
-    seedEngine = vol.engine;
-  }
-  vol.engine.u8.set(vol.sb.hashSeed, seedPtr);
+  const seedPtr = seedOf(vol);
 
   // Root: levels, hash version, first choice.
   let levels: number;
@@ -221,15 +229,16 @@ function find(
   const path = w.path;
   w.descend(0, levels, hash, false, K);
 
+  // Most lookups visit one leaf: the set that stops a looping index is made on a second.
+  let firstLeaf = -1;
   let visited: Set<number> | undefined;
   for (;;) {
     const leaf = w.childOf(path[levels]!);
-    // Most lookups visit one leaf: the set that stops a looping index is made on a second.
-    if (visited === undefined) visited = new Set([leaf]);
-    else if (visited.has(leaf)) throw w.corrupt(`revisits leaf ${leaf}`);
-    else visited.add(leaf);
+    if (firstLeaf < 0) firstLeaf = leaf;
+    else if (leaf === firstLeaf || visited?.has(leaf)) throw w.corrupt(`revisits leaf ${leaf}`);
+    else (visited ??= new Set()).add(leaf);
     const leafPhys = w.map(leaf);
-    if (miss && visited.size === 1) {
+    if (miss && visited === undefined) {
       // The first leaf, before any move to a following one changes the path.
       miss.hash = hash;
       miss.version = version;

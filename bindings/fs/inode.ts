@@ -274,25 +274,27 @@ export class InodeTable {
   /**
    * Write inode `ino` through handle h: the given fields, and the 60-byte block map when
    * `iblock` is passed. `fresh`: a newly allocated inode — its slot is re-initialised
-   * first (with an empty extent root when `extents`). Returns the inode as now on disk.
+   * first (with an empty extent root when `extents`). get() then answers the new state.
    */
-  async write(h: Handle, ino: number, f: InodeFields, opts: InodeWriteOptions = {}): Promise<Inode> {
+  async write(h: Handle, ino: number, f: InodeFields, opts: InodeWriteOptions = {}): Promise<void> {
     const { blk, off } = this.locate(ino);
-    return this.encode(h, await h.getWriteAccess(blk), off, ino, f, opts);
+    this.encode(h, await h.getWriteAccess(blk), off, ino, f, opts);
   }
 
   /**
-   * write() without waiting: done when the inode-table block is resident (the inode as
-   * now on disk), else undefined with nothing changed (then call write). Inside h.
+   * write() without waiting: true when done (the inode-table block was resident), false
+   * with nothing changed (then call write). Inside h.
    */
-  writeResident(h: Handle, ino: number, f: InodeFields, opts: InodeWriteOptions = {}): Inode | undefined {
+  writeResident(h: Handle, ino: number, f: InodeFields, opts: InodeWriteOptions = {}): boolean {
     const { blk, off } = this.locate(ino);
     const ref = h.getWriteAccessResident(blk);
-    return ref ? this.encode(h, ref, off, ino, f, opts) : undefined;
+    if (!ref) return false;
+    this.encode(h, ref, off, ino, f, opts);
+    return true;
   }
 
   /** The body of write: encode into the table block `ref` (held in h) at byte `off`. */
-  private encode(h: Handle, ref: CacheRef, off: number, ino: number, f: InodeFields, opts: InodeWriteOptions): Inode {
+  private encode(h: Handle, ref: CacheRef, off: number, ino: number, f: InodeFields, opts: InodeWriteOptions): void {
     const x = this.engine.x;
     const p = ref.ptr + off;
     if (opts.fresh) x.inodeInitNew(p, opts.extents ? 1 : 0);
@@ -323,13 +325,14 @@ export class InodeTable {
     const rc = this.engine.call(() => x.inodeEncode(p, ino, this.record, this.geo.hugeFile ? 1 : 0)) as number;
     if (rc < 0) throw new FsError(rc === -this.engine.constant("INOW_RANGE") ? "EFBIG" : "EFSCORRUPTED", `inode ${ino}: cannot encode (reason ${-rc})`, { syscall: "iput" });
     h.dirty(ref);
-    // Re-decode what is now on disk, so readers see exactly the written state (its
-    // checksum was set by inodeEncode just now: not summed again).
+    // Readers must see exactly the written state. A cached copy (an inode read before,
+    // and likely again: the directory of every create) is re-decoded now — its checksum
+    // was set by inodeEncode just now, so it is not summed again; an inode nobody has
+    // read (a new file, saved twice by a create and then left alone) is not decoded at
+    // all: the next get() decodes it from the table block.
+    if (!this.lru.has(ino)) return;
     this.engine.call(() => x.inodeDecode(p, ino, this.record, this.geo.hugeFile ? 1 : 0, 1));
-    const inode = new Inode(ino, this.iblockAt(p), this.rec(), this.idx);
-    this.lru.set(ino, inode); // replaces in place (see get)
-    if (this.lru.size > this.capacity) this.lru.delete(this.lru.keys().next().value!);
-    return inode;
+    this.lru.set(ino, new Inode(ino, this.iblockAt(p), this.rec(), this.idx)); // replaces in place (see get)
   }
 
   /** Forget a cached inode (after it changes on disk). */

@@ -94,21 +94,20 @@ export class WState {
    * Write this state through h (fresh inodes get their slot initialised). Synchronous
    * when the inode-table block is resident (the common case), else a promise.
    */
-  save(vol: Volume, h: Handle): Inode | Promise<Inode> {
+  save(vol: Volume, h: Handle): void | Promise<void> {
     const opts = { iblock: this.iblock, fresh: this.fresh, extents: (this.fields.flags & extentsFlag(vol)) !== 0 };
-    let now: Inode | undefined;
+    let done: boolean;
     try {
-      now = vol.inodes.writeResident(h, this.ino, this.fields, opts);
+      done = vol.inodes.writeResident(h, this.ino, this.fields, opts);
     } catch (e) {
       return Promise.reject(e); // failures arrive as rejections, as they always did
     }
-    if (now) {
+    if (done) {
       this.fresh = false;
-      return now;
+      return;
     }
-    return vol.inodes.write(h, this.ino, this.fields, opts).then((inode) => {
+    return vol.inodes.write(h, this.ino, this.fields, opts).then(() => {
       this.fresh = false;
-      return inode;
     });
   }
 
