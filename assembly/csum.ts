@@ -254,6 +254,27 @@ export function gdSetBitmapCsums(descPtr: usize, blockBitmapPtr: usize, inodeBit
   }
 }
 
+/**
+ * A descriptor's inode bitmap checksum after the bitmap's bytes up to `hi` changed, given
+ * the register-0 CRCs of the changed bytes before and after (as dirCsumPart takes them):
+ * patched, like a leaf's (dirBlockCsumPatch), when the caller knows the stored value
+ * right for the bitmap before the change and the descriptor stores it whole (both
+ * halves); else summed over the whole bitmap. No-op without metadata_csum. Call before
+ * gdCsumSet.
+ */
+export function gdPatchInodeBitmapCsum(descPtr: usize, bitmapPtr: usize, hi: u32, before: u32, after: u32, known: bool): void {
+  if (!ctxValid || !ctxMetadata) return;
+  const n = ctxInodesPerGroup >>> 3;
+  if (!known || ctxDescSize < <u32>BG_INODE_BITMAP_CSUM_HI_END || hi > n) {
+    gdSetBitmapCsums(descPtr, 0, bitmapPtr);
+    return;
+  }
+  const old = <u32>load<u16>(descPtr + BG_INODE_BITMAP_CSUM_LO) | (<u32>load<u16>(descPtr + BG_INODE_BITMAP_CSUM_HI) << 16);
+  const c = old ^ crc32cZeros(before ^ after, <usize>(n - hi));
+  store<u16>(descPtr + BG_INODE_BITMAP_CSUM_LO, <u16>c);
+  store<u16>(descPtr + BG_INODE_BITMAP_CSUM_HI, <u16>(c >>> 16));
+}
+
 /** True if the descriptor's block bitmap checksum matches the bitmap (or no metadata_csum). */
 export function gdBlockBitmapCsumVerify(descPtr: usize, bitmapPtr: usize): bool {
   if (!ctxValid) return false;

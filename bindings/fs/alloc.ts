@@ -569,10 +569,11 @@ export class Allocator implements BlockAllocator {
 
   // Take an inode in group g (its locks held, bitmap and descriptor block held in h) and
   // record both blocks: the inode number, 0 if the group is full, or the engine's error
-  // code (< 0, nothing changed).
+  // code (< 0, nothing changed). Every caller has the bitmap's checksum right in the
+  // descriptor (bitmapOk, or a bitmap the engine just built), so the engine patches it.
   private takeInode(h: Handle, g: number, bitmap: BlockRef, gdt: BlockRef, isDir: boolean): number {
     const x = this.x;
-    const r = this.engine.call(() => x.iallocInBitmap(bitmap.ptr, g, isDir ? 1 : 0)) as number;
+    const r = this.engine.call(() => x.iallocInBitmap(bitmap.ptr, g, isDir ? 1 : 0, 1)) as number;
     if (r <= 0) return r;
     x.gdtStoreDesc(g, gdt.ptr);
     h.dirty(bitmap);
