@@ -251,12 +251,31 @@ export class BlockCache {
         this.x.cacheUnpin(slot);
         continue;
       }
-      const ptr = this.arena + slot * this.blockSize;
-      this.engine.u8.fill(0, ptr, ptr + this.blockSize);
-      this.x.cacheMarkValid(slot);
-      this.x.cacheMarkDirty(slot);
-      return { slot, ptr, blk };
+      return this.zeroed(slot, blk);
     }
+  }
+
+  /**
+   * getNew without waiting: the pinned, zero-filled, dirty slot when one can be had at
+   * once (a free or clean slot, no read of blk in flight), else undefined with nothing
+   * done (then call getNew). Any caller.
+   */
+  getNewResident(blk: number): CacheRef | undefined {
+    this.check(blk, 1, "write");
+    if (this.reading.has(blk)) return undefined;
+    const slot: number = this.x.cacheAcquire(blk);
+    if (slot < 0) return undefined;
+    this.x.cachePin(slot);
+    return this.zeroed(slot, blk);
+  }
+
+  // The pinned slot for blk, zero-filled, valid and dirty (getNew's contract).
+  private zeroed(slot: number, blk: number): CacheRef {
+    const ptr = this.arena + slot * this.blockSize;
+    this.engine.u8.fill(0, ptr, ptr + this.blockSize);
+    this.x.cacheMarkValid(slot);
+    this.x.cacheMarkDirty(slot);
+    return { slot, ptr, blk };
   }
 
   /**

@@ -34,6 +34,8 @@ export interface Handle {
   getWriteAccessResident(blk: number): BlockRef | undefined;
   /** Pin a block that will be entirely (re)written: no read, contents zero-filled. */
   getNewBlock(blk: number): Promise<BlockRef>;
+  /** getNewBlock without waiting: undefined (nothing done) when a slot cannot be had at once. */
+  getNewBlockResident(blk: number): BlockRef | undefined;
   /** Record that the block's bytes changed (it will be written back). */
   dirty(ref: BlockRef): void;
   /** Pin a block for reading only (released at stop, or earlier with release). */
@@ -105,6 +107,18 @@ export class CacheHandle implements Handle {
 
   getBlockResident(blk: number): BlockRef | undefined {
     return this.getWriteAccessResident(blk);
+  }
+
+  getNewBlockResident(blk: number): BlockRef | undefined {
+    this.live();
+    const held = this.pins.get(blk);
+    if (held) {
+      this.cache.bytes(held).fill(0);
+      return held;
+    }
+    const ref = this.cache.getNewResident(blk);
+    if (ref) this.pins.set(blk, ref);
+    return ref;
   }
 
   async getNewBlock(blk: number): Promise<BlockRef> {
