@@ -97,6 +97,8 @@ let iterNext: u32 = 0;
 let chainEnd: u32 = 0;
 // The first live entry the last checkBlock found named by its name argument, or -1.
 let matchOff: i32 = -1;
+// The first record the last checkBlock found with `need` bytes of slack, or -1.
+let fitOff: i32 = -1;
 
 /** Set the highest valid inode number (s_inodes_count); 0 disables the check. */
 export function dirSetInodeLimit(count: u32): void {
@@ -198,15 +200,38 @@ export function dirCheckedChainEnd(): u32 {
   return chainEnd;
 }
 
+/**
+ * dirBlockCheck for an add (dir_mod.ts dirAddEntry), in the same single pass: 0 or a
+ * DIR_ERR_*, and then dirCheckedMatch() is the first live entry named by the nameLen
+ * bytes at namePtr (a duplicate) or -1, dirCheckedFit() the first record whose slack
+ * holds `need` bytes or -1.
+ */
+export function dirBlockCheckForAdd(blockPtr: usize, blockSize: u32, hasTail: bool, shaped: bool, namePtr: usize, nameLen: u32, need: u32): i32 {
+  return checkBlock(blockPtr, blockSize, hasTail, shaped, namePtr, nameLen, need);
+}
+
+/** See dirBlockCheckForAdd. */
+export function dirCheckedMatch(): i32 {
+  return matchOff;
+}
+
+/** See dirBlockCheckForAdd. */
+export function dirCheckedFit(): i32 {
+  return fitOff;
+}
+
 // Validate the whole block (shaped: its geometry only); on success set chainEnd, return 0.
 // In the same pass, matchOff becomes the first live entry named by the nameLen (> 0)
-// bytes at namePtr, or -1: a lookup walks the block once, not once to check and once to
-// search (the match only counts once the whole block passed).
-function checkBlock(blockPtr: usize, blockSize: u32, hasTail: bool, shaped: bool, namePtr: usize = 0, nameLen: u32 = 0): i32 {
+// bytes at namePtr, or -1, and fitOff the first record with `need` (> 0) bytes of slack
+// (rec_len less what its own entry uses), or -1: a lookup or an add walks the block
+// once, not once to check and once to search (the answers only count once the whole
+// block passed).
+function checkBlock(blockPtr: usize, blockSize: u32, hasTail: bool, shaped: bool, namePtr: usize = 0, nameLen: u32 = 0, need: u32 = 0): i32 {
   if (!dirBlockSizeValid(blockSize)) return DIR_ERR_ARG;
   const tailOff = blockSize - <u32>DET_SIZE;
   let off: u32 = 0;
   matchOff = -1;
+  fitOff = -1;
   while (off < blockSize) {
     if (hasTail && off == tailOff) {
       if (!tailAt(blockPtr, blockSize)) return DIR_ERR_TAIL;
@@ -219,6 +244,10 @@ function checkBlock(blockPtr: usize, blockSize: u32, hasTail: bool, shaped: bool
     if (r < 0) return r;
     // checkEntry proved the name inside the record, hence inside the block.
     if (nameLen != 0 && matchOff < 0 && dirNameIs(blockPtr, off, namePtr, nameLen)) matchOff = <i32>off;
+    if (need != 0 && fitOff < 0) {
+      const used = inodeAt(blockPtr, off) != 0 ? dirRecLenFor(nameLenAt(blockPtr, off)) : 0;
+      if (<u32>r - used >= need) fitOff = <i32>off;
+    }
     off += <u32>r;
   }
   // The chain tiles the whole block: fine without a tail, or for an htree index block.

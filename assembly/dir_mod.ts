@@ -62,7 +62,10 @@ import {
   DXR_DOT_REC_LEN, DXR_DOTDOT_FILE_TYPE, DXR_DOTDOT_INODE, DXR_DOTDOT_NAME, DXR_DOTDOT_NAME_LEN,
   DXR_ENTRIES, DXR_INFO_HASH_VERSION, DXR_INFO_INDIRECT_LEVELS, DXR_INFO_INFO_LENGTH,
 } from "./ondisk/dx";
-import { DIR_ERR_ARG, DIR_NOT_FOUND, dirBlockCheck, dirBlockSizeValid, dirCheckedChainEnd, dirNameIs, dirRecLenFor } from "./dir";
+import {
+  DIR_ERR_ARG, DIR_NOT_FOUND, dirBlockCheck, dirBlockCheckForAdd, dirBlockSizeValid, dirCheckedChainEnd, dirCheckedFit,
+  dirCheckedMatch, dirNameIs, dirRecLenFor,
+} from "./dir";
 import { dxNodeCheck, dxNodeLimit, dxRootCheck, dxRootLimit } from "./htree";
 import { dxHash, dxHashMinor, dxHashSupported } from "./htree_hash";
 import { dirBlockCsumPatch, dirCsumPart } from "./csum";
@@ -257,22 +260,14 @@ export function dirAddEntry(ptr: usize, bs: u32, namePtr: usize, nameLen: u32, i
   const nr = checkName(namePtr, nameLen);
   if (nr < 0) return nr;
   if (ino == 0 || type >= <u32>FT_MAX) return DIR_ERR_ARG;
-  const end = leafCheck(ptr, bs, hasTail, shaped);
-  if (end < 0) return end;
   const need = dirRecLenFor(nameLen);
-  let fit: i32 = -1;
-  let off: u32 = 0;
-  // The whole block is walked (not just up to the first fit) to catch a duplicate name.
-  while (off < <u32>end) {
-    const rl = recLen(ptr, off, bs);
-    if (nameIs(ptr, off, namePtr, nameLen)) return DIRM_EXISTS;
-    if (fit < 0) {
-      const live = inodeAt(ptr, off) != 0;
-      const used = live ? dirRecLenFor(nameLenAt(ptr, off)) : 0;
-      if (rl - used >= need) fit = <i32>off;
-    }
-    off += rl;
-  }
+  // One pass checks the block and finds both a duplicate (the whole block is walked,
+  // not just up to the first fit) and the first slot that fits.
+  const rc = dirBlockCheckForAdd(ptr, bs, hasTail, shaped, namePtr, nameLen, need);
+  if (rc < 0) return rc;
+  if (dirCheckedChainEnd() != chainEnd(bs, hasTail)) return DIRM_ERR_NOT_LEAF; // as leafCheck
+  if (dirCheckedMatch() >= 0) return DIRM_EXISTS;
+  const fit = dirCheckedFit();
   if (fit < 0) return DIRM_NOSPC;
   const at = <u32>fit;
   const rl = recLen(ptr, at, bs);

@@ -272,7 +272,9 @@ export class BlockCache {
   // The pinned slot for blk, zero-filled, valid and dirty (getNew's contract).
   private zeroed(slot: number, blk: number): CacheRef {
     const ptr = this.arena + slot * this.blockSize;
-    this.engine.u8.fill(0, ptr, ptr + this.blockSize);
+    // fill() on a view of just the block: with a range on the view of all memory, V8
+    // takes a path several times slower.
+    this.engine.bytes(ptr, this.blockSize).fill(0);
     this.x.cacheMarkValid(slot);
     this.x.cacheMarkDirty(slot);
     return { slot, ptr, blk };

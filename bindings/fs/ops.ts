@@ -25,6 +25,7 @@ import type { Inode } from "./inode.ts";
 import { WState, extentsFlag, nowTime } from "./wstate.ts";
 import { quiesceForFree } from "./treeseq.ts";
 import { Missing } from "../cache.ts";
+import { nameBytes } from "./namei.ts";
 
 export const FT = { REG: 1, DIR: 2, CHR: 3, BLK: 4, FIFO: 5, SOCK: 6, LNK: 7 } as const;
 const S_IFMT = 0o170000;
@@ -82,7 +83,7 @@ export function splitPath(path: string, syscall: string): { parent: string; name
   if (name === "" ) throw new FsError(trimmed === "" ? "EEXIST" : "EINVAL", "path names no entry", { syscall, path });
   if (name === "." || name === "..") throw new FsError("EINVAL", `'${name}' cannot be created or removed`, { syscall, path });
   if (name.includes("\0")) throw new FsError("EINVAL", "name contains a NUL byte", { syscall, path });
-  const bytes = utf8.encode(name);
+  const bytes = nameBytes(name);
   if (bytes.length > 255) throw new FsError("ENAMETOOLONG", "name longer than 255 bytes", { syscall, path });
   return { parent, name, bytes };
 }

@@ -87,15 +87,11 @@ export class VolumeWriter {
    * an ENOSPC: ops.ts undoes what a failed create/link/rename took, writeFile and truncate
    * set a whole state. Callers whose failure keeps partial effects pass retry false.
    */
-  async txn<T>(syscall: string, path: string | undefined, fn: (h: Handle) => Promise<T>, retry = true): Promise<T> {
-    // One async frame on the way to fn: this runs for every operation, and each wrapper
-    // (lock, retry) cost a promise and a turn even when it had nothing to do.
-    try {
-      return await this.once(syscall, path, fn);
-    } catch (e) {
-      if (!retry) throw e;
-      return retryIfReclaimable(this.vol, e, () => this.once(syscall, path, fn));
-    }
+  txn<T>(syscall: string, path: string | undefined, fn: (h: Handle) => Promise<T>, retry = true): Promise<T> {
+    // One async frame on the way to fn (once): this runs for every operation, and each
+    // wrapper (lock, retry) cost a promise and a turn even when it had nothing to do.
+    const first = this.once(syscall, path, fn);
+    return retry ? first.catch((e: unknown) => retryIfReclaimable(this.vol, e, () => this.once(syscall, path, fn))) : first;
   }
 
   /** One attempt of txn: fn in a new handle under metaLock, stopped before the lock is released. */

@@ -112,7 +112,7 @@ describe("a new inode alone in its inode-table block", () => {
     await vol.writeFile("/d/b", "B"); // the next inode: the same block as "a"
     expect((await vol.stat("/d/b")).ino).toBe(a + 1);
     expect(dev.reads.has(blk)).toBe(true);
-    expect(new TextDecoder().decode(await vol.readFile("/d/a"))).toBe("A");
+    expect(await vol.readFile("/d/a", "utf8")).toBe("A");
     await vol.unmount();
     const img = join(tmp.dir, "shared.img");
     await saveSparse(dev, img);
