@@ -142,8 +142,10 @@ export function dirRecLenFor(nameLen: u32): u32 {
 
 // Validate the entry at `off` (off + 12 <= blockSize already known); returns its rec_len
 // or a negative DIR_ERR_*. Entries may reach the block end; the caller decides whether
-// that end is allowed. shaped: geometry only (see the file header).
-function checkEntry(blockPtr: usize, blockSize: u32, off: u32, shaped: bool): i32 {
+// that end is allowed. shaped: geometry only (see the file header). Inlined: it runs for
+// every record of every block a lookup or an add walks.
+// @ts-ignore: decorator
+@inline function checkEntry(blockPtr: usize, blockSize: u32, off: u32, shaped: bool): i32 {
   const rl = recLenAt(blockPtr, off, blockSize);
   if (rl < 12) return DIR_ERR_REC_LEN;
   if ((rl & 3) != 0) return DIR_ERR_ALIGN;
@@ -189,6 +191,12 @@ function dxShape(blockPtr: usize, blockSize: u32): bool {
  * share their start, and a lookup or add compares against every entry of a block.
  */
 export function dirNameIs(blockPtr: usize, off: u32, namePtr: usize, nameLen: u32): bool {
+  return nameIsAt(blockPtr, off, namePtr, nameLen);
+}
+
+// dirNameIs, inlined into the block walk.
+// @ts-ignore: decorator
+@inline function nameIsAt(blockPtr: usize, off: u32, namePtr: usize, nameLen: u32): bool {
   if (inodeAt(blockPtr, off) == 0 || nameLenAt(blockPtr, off) != nameLen) return false;
   const name = blockPtr + <usize>off + DE_NAME;
   if (nameLen >= 4 && load<u32>(name + <usize>nameLen - 4) != load<u32>(namePtr + <usize>nameLen - 4)) return false;
@@ -243,7 +251,7 @@ function checkBlock(blockPtr: usize, blockSize: u32, hasTail: bool, shaped: bool
     const r = checkEntry(blockPtr, blockSize, off, shaped);
     if (r < 0) return r;
     // checkEntry proved the name inside the record, hence inside the block.
-    if (nameLen != 0 && matchOff < 0 && dirNameIs(blockPtr, off, namePtr, nameLen)) matchOff = <i32>off;
+    if (nameLen != 0 && matchOff < 0 && nameIsAt(blockPtr, off, namePtr, nameLen)) matchOff = <i32>off;
     if (need != 0 && fitOff < 0) {
       const used = inodeAt(blockPtr, off) != 0 ? dirRecLenFor(nameLenAt(blockPtr, off)) : 0;
       if (<u32>r - used >= need) fitOff = <i32>off;
