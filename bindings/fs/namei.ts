@@ -79,12 +79,13 @@ export class Namei {
    * lookup(path, followLast) without waiting, for the paths a tree copy creates: plain
    * names (no '.', '..' or trailing '/'), no symbolic link on the way (a final one only
    * when not followed), every directory and inode cached or resident. Answers exactly
-   * what lookup would — the inode, or, when only the last name is missing, its parent —
+   * what lookup would — the inode, or, when only the last name is missing, its parent
+   * (and `name`, that name's bytes: a valid name, at most 255 bytes, no '/' or NUL) —
    * and undefined for anything else (a link, a missing middle component, any error, a
    * block to read): then call lookup. No array, no promise. Any caller; `parent` is only
    * still right for a create while the caller holds metaLock.
    */
-  lookupResident(path: string, followLast: boolean): { inode: Inode | undefined; danglingLast: false; parent?: Inode } | undefined {
+  lookupResident(path: string, followLast: boolean): { inode: Inode | undefined; danglingLast: false; parent?: Inode; name?: Uint8Array } | undefined {
     const n = path.length;
     if (n === 0 || n * 3 >= PATH_MAX || path.charCodeAt(n - 1) === SLASH || path.includes("\0")) return undefined;
     const vol = this.vol;
@@ -97,9 +98,10 @@ export class Namei {
       const name = path.slice(i, j);
       if (name === "." || name === ".." || !cur.isDir) return undefined;
       let ino = dcache.get(cur.ino, cur.generation, name);
+      let bytes: Uint8Array | undefined;
       if (!ino) {
         const epoch = dcache.epoch;
-        const bytes = nameBytes(name);
+        bytes = nameBytes(name);
         if (bytes.length > NAME_MAX) return undefined;
         const found = vol.dirs.lookupResident(cur, bytes);
         if (found === undefined) return undefined;
@@ -107,7 +109,7 @@ export class Namei {
         if (ino) dcache.set(cur.ino, cur.generation, name, ino, epoch);
       }
       const last = j === n; // no trailing '/' (checked above): nothing follows
-      if (!ino) return last ? { inode: undefined, danglingLast: false, parent: cur } : undefined;
+      if (!ino) return last ? { inode: undefined, danglingLast: false, parent: cur, name: bytes } : undefined;
       const child = this.inodeNow(ino);
       if (!child || (child.nlink === 0 && !child.isDir)) return undefined;
       if (child.isSymlink && (!last || followLast)) return undefined;

@@ -179,13 +179,15 @@ export class Ops {
    * create() for a caller that has just seen path's last name missing from `parent`
    * (Namei.lookup's `parent`) in this same transaction, under the metadata lock, so the
    * name is still absent: the path walk and the directory lookup are not repeated.
+   * `name`, when given, is that last name's bytes, already validated by the walk.
    */
-  createAt(h: Handle, parent: Inode, path: string, o: NewInodeOptions, syscall: string): Promise<WState> {
+  createAt(h: Handle, parent: Inode, path: string, o: NewInodeOptions, syscall: string, name?: Uint8Array): Promise<WState> {
     let dir: WState | Missing;
     let bytes: Uint8Array;
     try {
       if (!parent.isDir) throw new FsError("ENOTDIR", "not a directory", { syscall, path });
-      bytes = splitPath(path, syscall).bytes;
+      // `name`: path's last name as the walk validated it (Namei.lookupResident).
+      bytes = name ?? splitPath(path, syscall).bytes;
       dir = WState.loadResident(this.vol, parent.ino);
     } catch (e) {
       return Promise.reject(e); // failures arrive as rejections, as from an async function

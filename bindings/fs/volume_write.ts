@@ -264,7 +264,7 @@ export class VolumeWriter {
         return Promise.reject(e);
       }
       if (found?.inode) return this.openExisting(found.inode, path);
-      if (found?.parent) return this.vol.ops.createAt(h, found.parent, path, { mode: S_IFREG | (mode & 0o7777 & ~this.vol.umask) }, "open");
+      if (found?.parent) return this.vol.ops.createAt(h, found.parent, path, { mode: S_IFREG | (mode & 0o7777 & ~this.vol.umask) }, "open", found.name);
     }
     return this.openForWriteWaiting(h, path, mode, exclusive, depth);
   }
