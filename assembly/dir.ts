@@ -277,11 +277,13 @@ export function dirBlockCheck(blockPtr: usize, blockSize: u32, hasTail: bool, sh
 /**
  * Byte offset of the live entry named by the nameLen bytes at namePtr, DIR_NOT_FOUND
  * (-1), or a DIR_ERR_* code (< -1) if the block is invalid (checked in full first, or
- * only its geometry when shaped — see the file header).
+ * only its geometry when shaped — see the file header). need (> 0; a JS caller that
+ * omits it passes 0): also find, in the same pass, the first record with that many bytes
+ * of slack, then given by dirCheckedFit() — where a miss would be inserted.
  */
-export function dirLookup(blockPtr: usize, blockSize: u32, namePtr: usize, nameLen: u32, hasTail: bool, shaped: bool): i32 {
+export function dirLookup(blockPtr: usize, blockSize: u32, namePtr: usize, nameLen: u32, hasTail: bool, shaped: bool, need: u32): i32 {
   const valid = nameLen != 0 && nameLen <= <u32>DE_NAME_MAX;
-  const r = checkBlock(blockPtr, blockSize, hasTail, shaped, namePtr, valid ? nameLen : 0);
+  const r = checkBlock(blockPtr, blockSize, hasTail, shaped, namePtr, valid ? nameLen : 0, need);
   if (r < 0) return r;
   return matchOff >= 0 ? matchOff : DIR_NOT_FOUND;
 }

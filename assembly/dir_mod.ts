@@ -269,7 +269,38 @@ export function dirAddEntry(ptr: usize, bs: u32, namePtr: usize, nameLen: u32, i
   if (dirCheckedMatch() >= 0) return DIRM_EXISTS;
   const fit = dirCheckedFit();
   if (fit < 0) return DIRM_NOSPC;
-  const at = <u32>fit;
+  return insertInto(ptr, bs, <u32>fit, namePtr, nameLen, ino, type, hasTail, patchCsum);
+}
+
+/**
+ * dirAddEntry where the caller already knows the slot: the record at byte `at`, found by
+ * dirLookup(…, need) for this name on this very block, unchanged since (the bindings
+ * require the lookup's MissProbe to be current and the block to be "shaped" still, i.e.
+ * not refilled from the device). So no walk of the block — but the record itself is
+ * checked (a record of a leaf, inside the chain, sane rec_len, room for the name) before
+ * anything is written, and DIRM_NOSPC or a DIR_ERR_* comes back, with nothing written,
+ * if it does not hold: the caller then calls dirAddEntry. Same arguments and results
+ * as dirAddEntry otherwise (no duplicate check: the lookup was that check).
+ */
+export function dirInsertAt(ptr: usize, bs: u32, at: u32, namePtr: usize, nameLen: u32, ino: u32, type: u32, hasTail: bool, patchCsum: bool): i32 {
+  const nr = checkName(namePtr, nameLen);
+  if (nr < 0) return nr;
+  if (ino == 0 || type >= <u32>FT_MAX || !dirBlockSizeValid(bs)) return DIR_ERR_ARG;
+  const end = chainEnd(bs, hasTail);
+  if ((at & 3) != 0 || at + 12 > end) return DIR_ERR_ARG;
+  const rl = recLen(ptr, at, bs);
+  if (rl < 12 || (rl & 3) != 0 || rl > end - at) return DIR_ERR_ARG;
+  const used = inodeAt(ptr, at) != 0 ? dirRecLenFor(nameLenAt(ptr, at)) : 0;
+  if (used > rl || rl - used < dirRecLenFor(nameLen)) return DIRM_NOSPC;
+  return insertInto(ptr, bs, at, namePtr, nameLen, ino, type, hasTail, patchCsum);
+}
+
+// Write the new entry into the record at `at` (its slack holds it: checked by the
+// caller): into the record itself when unused, else into the slack it gives up. With
+// patchCsum (and a tail) the leaf checksum is patched for the bytes written. Returns the
+// new entry's offset.
+function insertInto(ptr: usize, bs: u32, at: u32, namePtr: usize, nameLen: u32, ino: u32, type: u32, hasTail: bool, patchCsum: bool): i32 {
+  const need = dirRecLenFor(nameLen);
   const rl = recLen(ptr, at, bs);
   const live = inodeAt(ptr, at) != 0;
   const used = live ? dirRecLenFor(nameLenAt(ptr, at)) : 0;

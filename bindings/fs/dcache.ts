@@ -62,6 +62,8 @@ export interface MissProbe {
   /** The leaf the path's last entry points to (logical, physical). */
   leaf: number;
   leafPhys: number;
+  /** Where in that leaf the name would go: the first record with room for it, or -1. */
+  fit: number;
 }
 
 export class DentryCache {

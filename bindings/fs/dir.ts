@@ -217,7 +217,7 @@ export class Directories {
       }
       if (ref instanceof Missing) return ref;
       try {
-        const off = x.dirLookup(ref.ptr, bs, this.name, nameLen, this.hasTail ? 1 : 0, cache.isShaped(ref) ? 1 : 0) as number;
+        const off = x.dirLookup(ref.ptr, bs, this.name, nameLen, this.hasTail ? 1 : 0, cache.isShaped(ref) ? 1 : 0, 0) as number;
         if (off >= -1) cache.markShaped(ref);
         if (off >= 0) return x.dirEntryInode(ref.ptr, bs, off) >>> 0;
         if (off < -1) st.firstError ??= this.corrupt(dir, `block ${lblk} is malformed (${off})`);
@@ -261,7 +261,7 @@ export class Directories {
     this.vol.engine.u8.set(name, this.name);
     const names = dcacheOf(this.vol.cache);
     const epoch = names.epoch;
-    const probe: MissProbe = { dir: dir.ino, gen: dir.generation, name, epoch, hash: 0, version: 0, levels: 0, path: [], leaf: 0, leafPhys: 0 };
+    const probe: MissProbe = { dir: dir.ino, gen: dir.generation, name, epoch, hash: 0, version: 0, levels: 0, path: [], leaf: 0, leafPhys: 0, fit: -1 };
     const ino = htreeFind(this.vol, dir, name.length, this.name, this, this.hasTail, probe);
     if (ino === 0 && probe.path.length) names.lastMiss = probe;
     return ino;

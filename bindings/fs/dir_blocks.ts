@@ -280,6 +280,22 @@ export class DirBlocks {
     return r;
   }
 
+  /**
+   * addSealed into the slot at byte `at` that a lookup of this very name found on this
+   * block (dirLookup's fit, carried by the MissProbe), without walking the block again
+   * (assembly/dir_mod.ts dirInsertAt checks the one record). Only for a block still
+   * "shaped" — not refilled from the device since the lookup walked it — whose probe is
+   * current (no directory changed since): then the block is exactly what the lookup saw.
+   * Returns dirInsertAt's code; on a failure nothing was written (use addSealed).
+   */
+  insertSealed(h: Handle, ctx: DirContext, ref: BlockRef, at: number, name: Uint8Array, ino: number, type: number): number {
+    if (!this.vol.cache.isShaped(ref)) return this.K.DIRM_NOSPC;
+    const patch = this.hasTail && this.vol.cache.isVerified(ref, ctx.inode.ino, ctx.inode.generation);
+    const r = this.vol.engine.x.dirInsertAt(ref.ptr, this.bs, at, this.np(name), name.length, ino, type, this.hasTail ? 1 : 0, patch ? 1 : 0) as number;
+    if (r >= 0) this.sealLeaf(h, ctx, ref, patch);
+    return r;
+  }
+
   /** dirFreeSpace of a pinned leaf (largest slot, or total), recording a passed check. */
   freeIn(ref: BlockRef, total: boolean): number {
     const r = this.vol.engine.x.dirFreeSpace(ref.ptr, this.bs, this.hasTail ? 1 : 0, total ? 1 : 0, this.shapedFlag(ref)) as number;

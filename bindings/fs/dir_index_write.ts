@@ -140,7 +140,9 @@ export class DxWriter {
     if (m.path.some((lv) => lv.lblk === leaf)) throw this.b.corrupt(ctx, `index leaf ${leaf} is an index block`, sys);
     const lw = this.b.readLeafResident(h, ctx, leaf, m.leafPhys, sys);
     if (lw instanceof Missing) return false;
-    const r = this.b.addSealed(h, ctx, lw, name, ino, type);
+    // The slot the lookup found, if it still holds (else the full add, which walks).
+    let r = m.fit >= 0 ? this.b.insertSealed(h, ctx, lw, m.fit, name, ino, type) : -1;
+    if (r < 0) r = this.b.addSealed(h, ctx, lw, name, ino, type);
     if (r === this.b.K.DIRM_NOSPC) return false;
     if (r < 0) throw this.b.engineError(ctx, `leaf ${leaf}`, r, sys);
     this.b.names.lastMiss = undefined;
@@ -256,8 +258,8 @@ export class DxWriter {
     const p0 = await this.b.mapped(ctx, 0, sys);
     const b0 = await this.b.readLeaf(h, ctx, 0, p0, sys);
     // Check "." and ".." before allocating, so a refusal leaves nothing behind.
-    const dotOff = x.dirLookup(b0.ptr, this.b.bs, this.b.dotsPtr, 1, ht, 0) as number;
-    const dotdotOff = x.dirLookup(b0.ptr, this.b.bs, this.b.dotsPtr, 2, ht, 0) as number;
+    const dotOff = x.dirLookup(b0.ptr, this.b.bs, this.b.dotsPtr, 1, ht, 0, 0) as number;
+    const dotdotOff = x.dirLookup(b0.ptr, this.b.bs, this.b.dotsPtr, 2, ht, 0, 0) as number;
     if (dotOff !== 0 || dotdotOff !== (x.dirEntryRecLen(b0.ptr, this.b.bs, 0) as number)) {
       throw this.b.corrupt(ctx, "block 0 does not start with '.' and '..'", sys);
     }

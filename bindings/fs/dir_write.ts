@@ -285,7 +285,7 @@ export class DirWriter {
     const ht = this.b.hasTail ? 1 : 0;
     const probe = async (lblk: number, phys: number): Promise<boolean> => {
       const ref = await this.b.readLeaf(h, ctx, lblk, phys, syscall);
-      const off = x.dirLookup(ref.ptr, this.b.bs, this.b.np(name), name.length, ht, this.b.shapedFlag(ref)) as number;
+      const off = x.dirLookup(ref.ptr, this.b.bs, this.b.np(name), name.length, ht, this.b.shapedFlag(ref), 0) as number;
       if (off < this.b.K.DIR_NOT_FOUND) throw this.b.engineError(ctx, `block ${lblk}`, off, syscall);
       this.b.vol.cache.markShaped(ref);
       if (off < 0) h.release(ref);

@@ -177,14 +177,15 @@ class DxWalk {
 }
 
 /** What a missed lookup tells the insert that follows (see MissProbe in dcache.ts). */
-type MissOut = Pick<MissProbe, "hash" | "version" | "levels" | "path" | "leaf" | "leafPhys">;
+type MissOut = Pick<MissProbe, "hash" | "version" | "levels" | "path" | "leaf" | "leafPhys" | "fit">;
 
 /**
  * Look a name (nameLen bytes at namePtr in engine memory) up through dir's index: the
  * inode number, 0, undefined (index unusable) or Missing (see the file header). Any
  * caller with a Volume; holds nothing when it returns. `miss`, when given, receives the
- * index path the hash led to and the leaf it names (hash, version, levels, path, leaf,
- * leafPhys), so that a following insert need not walk again.
+ * index path the hash led to, the leaf it names and the slot there the name would take
+ * (hash, version, levels, path, leaf, leafPhys, fit), so that a following insert need
+ * not walk again.
  */
 export function htreeFind(
   vol: Volume, dir: Inode, nameLen: number, namePtr: number, src: DirBlockSource, hasCsum: boolean, miss?: MissOut,
@@ -250,9 +251,13 @@ function find(
     const ref = w.pin(leaf, leafPhys);
     let ino: number;
     try {
-      const off = x.dirLookup(ref.ptr, bs, namePtr, nameLen, hasCsum ? 1 : 0, vol.cache.isShaped(ref) ? 1 : 0) as number;
+      // On the first leaf of a lookup that records its miss, also find the slot an
+      // insert of the name would take (same pass over the block).
+      const need = miss && visited === undefined ? (8 + nameLen + 3) & ~3 : 0;
+      const off = x.dirLookup(ref.ptr, bs, namePtr, nameLen, hasCsum ? 1 : 0, vol.cache.isShaped(ref) ? 1 : 0, need) as number;
       if (off < -1) throw w.corrupt(`leaf ${leaf} is malformed (${off})`);
       vol.cache.markShaped(ref);
+      if (need) miss!.fit = x.dirCheckedFit() as number;
       ino = off >= 0 ? x.dirEntryInode(ref.ptr, bs, off) >>> 0 : 0;
     } finally {
       vol.cache.release(ref);
