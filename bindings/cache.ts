@@ -15,8 +15,11 @@
  * slots happen to be adjacent there, else through a lane and a scatter.
  *
  * Ownership and locking (single-threaded JS; state changes happen between awaits):
- *   - `get`/`getNew`/`peek` return a pinned `CacheRef`; the holder calls `release` (or
- *     uses `with`). While pinned the slot keeps its block and its pointer; pointers stay
+ *   - `get`/`getNew`/`peek`/`getNewResident` return a pinned `CacheRef`; the holder
+ *     calls `release` (or uses `with`). `peek` and `getNewResident` are the synchronous
+ *     forms (resident block / free slot, else undefined) behind the write path's fast
+ *     paths; walks written over resident blocks answer `Missing` and `resident()` turns
+ *     them into waiting ones. While pinned the slot keeps its block and its pointer; pointers stay
  *     valid for the engine's life because linear memory only grows at init (if someone
  *     grows it later, the views are re-created by Engine, and the pointers still hold —
  *     only a device request caught in the middle is redone, see `deviceRead`).

@@ -83,7 +83,7 @@ export class VolumeWriter {
   /**
    * Run fn as one transaction under the metadata lock. On ENOSPC while inodegc still holds
    * freed-but-unreclaimed space, the lanes are drained and fn runs once more in a new
-   * transaction (sched/inodegc.ts retryAfterReclaim) — so fn must be safe to rerun after
+   * transaction (sched/inodegc.ts retryIfReclaimable) — so fn must be safe to rerun after
    * an ENOSPC: ops.ts undoes what a failed create/link/rename took, writeFile and truncate
    * set a whole state. Callers whose failure keeps partial effects pass retry false.
    */

@@ -10,6 +10,10 @@
  *
  * `asInode()` gives the read-side walkers (bmap, dir lookup) a view of the *current*
  * state, e.g. a directory's block map after appendBlock but before save().
+ *
+ * Without waiting where possible: `loadResident` and `save` (synchronous when the
+ * inode-table block is resident, a promise otherwise) keep a create in a cached
+ * directory free of promises; failures of save always arrive as rejections.
  */
 import type { Handle } from "../journal/handle.ts";
 import { Inode, type InodeFields } from "./inode.ts";

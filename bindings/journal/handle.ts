@@ -8,7 +8,11 @@
  * running transaction, committing on stop — without touching any caller.
  *
  * Today's implementation (CacheHandle) journals nothing: getWriteAccess pins the block in
- * the cache, dirty marks it for write-back, stop unpins everything the handle holds.
+ * the cache, dirty marks it for write-back, stop unpins everything the handle holds. The
+ * `…Resident` forms take a block only when that needs no waiting (else undefined, nothing
+ * pinned) — they pin exactly as the waiting forms do, so the rules below are the same —
+ * and stop() is synchronous unless freed blocks must be waited out: the common
+ * operation in a cached volume creates no promise here.
  * Ordering rules callers must already follow (the journal will rely on them):
  *   - call getWriteAccess/getNewBlock before changing a block's bytes;
  *   - call dirty(ref) after changing them (any number of times);
