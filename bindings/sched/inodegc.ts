@@ -43,8 +43,8 @@
  *
  * ENOSPC: space held by queued inodes is free in every sense but the bitmaps'. An
  * operation that fails with ENOSPC while the lanes hold work drains them (reclaim) and
- * runs once more (retryAfterReclaim, used by VolumeWriter.txn), as XFS flushes its
- * inodegc queues before it reports ENOSPC.
+ * runs once more (retryAfterReclaim; VolumeWriter.txn uses its second half,
+ * retryIfReclaimable), as XFS flushes its inodegc queues before it reports ENOSPC.
  *
  * Lifecycle (fs/background.ts): start() lets workers run; flush() drains every lane;
  * stop() keeps inodes queueing but runs nothing (a worker stops between batches, its
