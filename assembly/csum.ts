@@ -38,7 +38,7 @@
 // context invalid: every Verify that needs the context then answers false and every
 // such Compute 0 (the superblock and journal superblock rules need no context).
 
-import { crc32cUpdate } from "./crc32c";
+import { crc32cUpdate, crc32cZeros } from "./crc32c";
 import { crc16Update } from "./crc16";
 import {
   SB_BLOCKS_PER_GROUP, SB_CHECKSUM, SB_CHECKSUM_SEED, SB_CHECKSUM_TYPE, SB_CLUSTERS_PER_GROUP,
@@ -254,6 +254,27 @@ export function gdSetBitmapCsums(descPtr: usize, blockBitmapPtr: usize, inodeBit
   }
 }
 
+/**
+ * A descriptor's inode bitmap checksum after the bitmap's bytes up to `hi` changed, given
+ * the register-0 CRCs of the changed bytes before and after (as dirCsumPart takes them):
+ * patched, like a leaf's (dirBlockCsumPatch), when the caller knows the stored value
+ * right for the bitmap before the change and the descriptor stores it whole (both
+ * halves); else summed over the whole bitmap. No-op without metadata_csum. Call before
+ * gdCsumSet.
+ */
+export function gdPatchInodeBitmapCsum(descPtr: usize, bitmapPtr: usize, hi: u32, before: u32, after: u32, known: bool): void {
+  if (!ctxValid || !ctxMetadata) return;
+  const n = ctxInodesPerGroup >>> 3;
+  if (!known || ctxDescSize < <u32>BG_INODE_BITMAP_CSUM_HI_END || hi > n) {
+    gdSetBitmapCsums(descPtr, 0, bitmapPtr);
+    return;
+  }
+  const old = <u32>load<u16>(descPtr + BG_INODE_BITMAP_CSUM_LO) | (<u32>load<u16>(descPtr + BG_INODE_BITMAP_CSUM_HI) << 16);
+  const c = old ^ crc32cZeros(before ^ after, <usize>(n - hi));
+  store<u16>(descPtr + BG_INODE_BITMAP_CSUM_LO, <u16>c);
+  store<u16>(descPtr + BG_INODE_BITMAP_CSUM_HI, <u16>(c >>> 16));
+}
+
 /** True if the descriptor's block bitmap checksum matches the bitmap (or no metadata_csum). */
 export function gdBlockBitmapCsumVerify(descPtr: usize, bitmapPtr: usize): bool {
   if (!ctxValid) return false;
@@ -399,6 +420,33 @@ export function dirBlockCsumSet(blockPtr: usize, ino: u32, generation: u32): boo
   const t = blockPtr + <usize>ctxBlockSize - <usize>DET_SIZE;
   store<u32>(t + DET_CHECKSUM, dirBlockCsumCompute(blockPtr, ino, generation));
   return true;
+}
+
+/**
+ * Incremental leaf checksums, for an edit of a few bytes in a 4 KiB leaf (adding one
+ * entry): the register-0 CRC of the bytes about to change, taken before and after the
+ * change (dirCsumPart), corrects the stored checksum (dirBlockCsumPatch) without summing
+ * the block again. Why that is exact: with no inversion the CRC is linear over XOR, so
+ * the checksum of the changed block is the old one XOR the CRC of the difference, and
+ * the difference is zero outside [lo, hi) — zeros before lo leave a zero register zero,
+ * and the zeros after hi are crc32cZeros. Valid only when the stored checksum was right
+ * for the block before the change: the caller's promise (the bindings use it on blocks
+ * verified or sealed since their last fill).
+ */
+export function dirCsumPart(ptr: usize, len: usize): u32 {
+  return crc32cUpdate(0, ptr, len);
+}
+
+/**
+ * Correct the leaf's stored checksum after its bytes up to `hi` changed (see
+ * dirCsumPart; hi <= blockSize - 12). No-op without metadata_csum or without a tail.
+ */
+export function dirBlockCsumPatch(blockPtr: usize, hi: u32, before: u32, after: u32): void {
+  if (!ctxValid || !ctxMetadata || !dirBlockHasTail(blockPtr)) return;
+  const n = ctxBlockSize - <u32>DET_SIZE;
+  if (hi > n) return;
+  const t = blockPtr + <usize>n;
+  store<u32>(t + DET_CHECKSUM, load<u32>(t + DET_CHECKSUM) ^ crc32cZeros(before ^ after, <usize>(n - hi)));
 }
 
 /** True if the leaf block has a tail whose checksum matches (or no metadata_csum). */

@@ -95,6 +95,10 @@ let inodeLimit: u32 = 0;
 let iterNext: u32 = 0;
 // End of the entry chain found by the last successful checkBlock (blockSize or blockSize-12).
 let chainEnd: u32 = 0;
+// The first live entry the last checkBlock found named by its name argument, or -1.
+let matchOff: i32 = -1;
+// The first record the last checkBlock found with `need` bytes of slack, or -1.
+let fitOff: i32 = -1;
 
 /** Set the highest valid inode number (s_inodes_count); 0 disables the check. */
 export function dirSetInodeLimit(count: u32): void {
@@ -138,8 +142,10 @@ export function dirRecLenFor(nameLen: u32): u32 {
 
 // Validate the entry at `off` (off + 12 <= blockSize already known); returns its rec_len
 // or a negative DIR_ERR_*. Entries may reach the block end; the caller decides whether
-// that end is allowed. shaped: geometry only (see the file header).
-function checkEntry(blockPtr: usize, blockSize: u32, off: u32, shaped: bool): i32 {
+// that end is allowed. shaped: geometry only (see the file header). Inlined: it runs for
+// every record of every block a lookup or an add walks.
+// @ts-ignore: decorator
+@inline function checkEntry(blockPtr: usize, blockSize: u32, off: u32, shaped: bool): i32 {
   const rl = recLenAt(blockPtr, off, blockSize);
   if (rl < 12) return DIR_ERR_REC_LEN;
   if ((rl & 3) != 0) return DIR_ERR_ALIGN;
@@ -179,11 +185,61 @@ function dxShape(blockPtr: usize, blockSize: u32): bool {
   return load<u8>(blockPtr + 12 + DE_NAME) == 0x2e && load<u8>(blockPtr + 12 + DE_NAME + 1) == 0x2e;
 }
 
+/**
+ * True if the live entry at off (validated) is named by the nameLen bytes at namePtr. The
+ * last four bytes are compared first: names made in sequence ("f000123", "f000124")
+ * share their start, and a lookup or add compares against every entry of a block.
+ */
+export function dirNameIs(blockPtr: usize, off: u32, namePtr: usize, nameLen: u32): bool {
+  return nameIsAt(blockPtr, off, namePtr, nameLen);
+}
+
+// dirNameIs, inlined into the block walk.
+// @ts-ignore: decorator
+@inline function nameIsAt(blockPtr: usize, off: u32, namePtr: usize, nameLen: u32): bool {
+  if (inodeAt(blockPtr, off) == 0 || nameLenAt(blockPtr, off) != nameLen) return false;
+  const name = blockPtr + <usize>off + DE_NAME;
+  if (nameLen >= 4 && load<u32>(name + <usize>nameLen - 4) != load<u32>(namePtr + <usize>nameLen - 4)) return false;
+  return memory.compare(name, namePtr, <usize>nameLen) == 0;
+}
+
+/** End of the record chain of the block the last successful dirBlockCheck accepted. */
+export function dirCheckedChainEnd(): u32 {
+  return chainEnd;
+}
+
+/**
+ * dirBlockCheck for an add (dir_mod.ts dirAddEntry), in the same single pass: 0 or a
+ * DIR_ERR_*, and then dirCheckedMatch() is the first live entry named by the nameLen
+ * bytes at namePtr (a duplicate) or -1, dirCheckedFit() the first record whose slack
+ * holds `need` bytes or -1.
+ */
+export function dirBlockCheckForAdd(blockPtr: usize, blockSize: u32, hasTail: bool, shaped: bool, namePtr: usize, nameLen: u32, need: u32): i32 {
+  return checkBlock(blockPtr, blockSize, hasTail, shaped, namePtr, nameLen, need);
+}
+
+/** See dirBlockCheckForAdd. */
+export function dirCheckedMatch(): i32 {
+  return matchOff;
+}
+
+/** See dirBlockCheckForAdd. */
+export function dirCheckedFit(): i32 {
+  return fitOff;
+}
+
 // Validate the whole block (shaped: its geometry only); on success set chainEnd, return 0.
-function checkBlock(blockPtr: usize, blockSize: u32, hasTail: bool, shaped: bool): i32 {
+// In the same pass, matchOff becomes the first live entry named by the nameLen (> 0)
+// bytes at namePtr, or -1, and fitOff the first record with `need` (> 0) bytes of slack
+// (rec_len less what its own entry uses), or -1: a lookup or an add walks the block
+// once, not once to check and once to search (the answers only count once the whole
+// block passed).
+function checkBlock(blockPtr: usize, blockSize: u32, hasTail: bool, shaped: bool, namePtr: usize = 0, nameLen: u32 = 0, need: u32 = 0): i32 {
   if (!dirBlockSizeValid(blockSize)) return DIR_ERR_ARG;
   const tailOff = blockSize - <u32>DET_SIZE;
   let off: u32 = 0;
+  matchOff = -1;
+  fitOff = -1;
   while (off < blockSize) {
     if (hasTail && off == tailOff) {
       if (!tailAt(blockPtr, blockSize)) return DIR_ERR_TAIL;
@@ -194,6 +250,12 @@ function checkBlock(blockPtr: usize, blockSize: u32, hasTail: bool, shaped: bool
     if (blockSize - off < 12) return DIR_ERR_OVERRUN;
     const r = checkEntry(blockPtr, blockSize, off, shaped);
     if (r < 0) return r;
+    // checkEntry proved the name inside the record, hence inside the block.
+    if (nameLen != 0 && matchOff < 0 && nameIsAt(blockPtr, off, namePtr, nameLen)) matchOff = <i32>off;
+    if (need != 0 && fitOff < 0) {
+      const used = inodeAt(blockPtr, off) != 0 ? dirRecLenFor(nameLenAt(blockPtr, off)) : 0;
+      if (<u32>r - used >= need) fitOff = <i32>off;
+    }
     off += <u32>r;
   }
   // The chain tiles the whole block: fine without a tail, or for an htree index block.
@@ -215,21 +277,15 @@ export function dirBlockCheck(blockPtr: usize, blockSize: u32, hasTail: bool, sh
 /**
  * Byte offset of the live entry named by the nameLen bytes at namePtr, DIR_NOT_FOUND
  * (-1), or a DIR_ERR_* code (< -1) if the block is invalid (checked in full first, or
- * only its geometry when shaped — see the file header).
+ * only its geometry when shaped — see the file header). need (> 0; a JS caller that
+ * omits it passes 0): also find, in the same pass, the first record with that many bytes
+ * of slack, then given by dirCheckedFit() — where a miss would be inserted.
  */
-export function dirLookup(blockPtr: usize, blockSize: u32, namePtr: usize, nameLen: u32, hasTail: bool, shaped: bool): i32 {
-  const r = checkBlock(blockPtr, blockSize, hasTail, shaped);
+export function dirLookup(blockPtr: usize, blockSize: u32, namePtr: usize, nameLen: u32, hasTail: bool, shaped: bool, need: u32): i32 {
+  const valid = nameLen != 0 && nameLen <= <u32>DE_NAME_MAX;
+  const r = checkBlock(blockPtr, blockSize, hasTail, shaped, namePtr, valid ? nameLen : 0, need);
   if (r < 0) return r;
-  if (nameLen == 0 || nameLen > <u32>DE_NAME_MAX) return DIR_NOT_FOUND;
-  let off: u32 = 0;
-  while (off < chainEnd) {
-    if (inodeAt(blockPtr, off) != 0 && nameLenAt(blockPtr, off) == nameLen &&
-        memory.compare(blockPtr + <usize>off + DE_NAME, namePtr, <usize>nameLen) == 0) {
-      return <i32>off;
-    }
-    off += recLenAt(blockPtr, off, blockSize);
-  }
-  return DIR_NOT_FOUND;
+  return matchOff >= 0 ? matchOff : DIR_NOT_FOUND;
 }
 
 /**

@@ -62,9 +62,13 @@ import {
   DXR_DOT_REC_LEN, DXR_DOTDOT_FILE_TYPE, DXR_DOTDOT_INODE, DXR_DOTDOT_NAME, DXR_DOTDOT_NAME_LEN,
   DXR_ENTRIES, DXR_INFO_HASH_VERSION, DXR_INFO_INDIRECT_LEVELS, DXR_INFO_INFO_LENGTH,
 } from "./ondisk/dx";
-import { DIR_ERR_ARG, DIR_NOT_FOUND, dirBlockCheck, dirBlockSizeValid, dirRecLenFor } from "./dir";
+import {
+  DIR_ERR_ARG, DIR_NOT_FOUND, dirBlockCheck, dirBlockCheckForAdd, dirBlockSizeValid, dirCheckedChainEnd, dirCheckedFit,
+  dirCheckedMatch, dirNameIs, dirRecLenFor,
+} from "./dir";
 import { dxNodeCheck, dxNodeLimit, dxRootCheck, dxRootLimit } from "./htree";
 import { dxHash, dxHashMinor, dxHashSupported } from "./htree_hash";
+import { dirBlockCsumPatch, dirCsumPart } from "./csum";
 
 /** The block has no free slot large enough for the new entry. */
 export const DIRM_NOSPC: i32 = -20;
@@ -131,10 +135,10 @@ export function dxLastSplitHash(): u32 {
   return <u32>load<u8>(p + <usize>off + DE_NAME_LEN);
 }
 
-// True if the live entry at off is named by the nameLen bytes at namePtr.
-function nameIs(p: usize, off: u32, namePtr: usize, nameLen: u32): bool {
-  return inodeAt(p, off) != 0 && nameLenAt(p, off) == nameLen &&
-    memory.compare(p + <usize>off + DE_NAME, namePtr, <usize>nameLen) == 0;
+// True if the live entry at off is named by the nameLen bytes at namePtr (dir.ts).
+// @ts-ignore: decorator
+@inline function nameIs(p: usize, off: u32, namePtr: usize, nameLen: u32): bool {
+  return dirNameIs(p, off, namePtr, nameLen);
 }
 
 // 0 if the name argument is one ext4 can store, else DIRM_ERR_NAME.
@@ -181,11 +185,10 @@ function writeTail(p: usize, bs: u32): void {
 function leafCheck(p: usize, bs: u32, hasTail: bool, shaped: bool): i32 {
   const r = dirBlockCheck(p, bs, hasTail, shaped);
   if (r < 0) return r;
+  // The check walked the whole chain and knows where it ended: at the tail for a leaf,
+  // at the block end for an index block that passes with hasTail.
   const end = chainEnd(bs, hasTail);
-  // dirBlockCheck proved every rec_len >= 12 and inside the block, so this terminates.
-  let off: u32 = 0;
-  while (off < end) off += recLen(p, off, bs);
-  return off == end ? <i32>end : DIRM_ERR_NOT_LEAF;
+  return dirCheckedChainEnd() == end ? <i32>end : DIRM_ERR_NOT_LEAF;
 }
 
 // Append the live entry at src+srcOff to dst at w, packed (rec_len = its own need).
@@ -249,37 +252,69 @@ export function dirInitFirst(ptr: usize, bs: u32, selfIno: u32, parentIno: u32, 
  * slot fits, DIRM_EXISTS when the name is already in this block, DIRM_ERR_NAME, or a
  * DIR_ERR_* / DIRM_ERR_NOT_LEAF for a bad block (nothing is written on any error).
  * shaped (here and below): the block passed a full check since its last fill (dir.ts).
+ * patchCsum: the tail's checksum is right for the block as it is; keep it right for the
+ * block as changed, incrementally (csum.ts dirBlockCsumPatch), so the caller need not
+ * sum the block again. (Not for blocks changed since they were last sealed.)
  */
-export function dirAddEntry(ptr: usize, bs: u32, namePtr: usize, nameLen: u32, ino: u32, type: u32, hasTail: bool, shaped: bool): i32 {
+export function dirAddEntry(ptr: usize, bs: u32, namePtr: usize, nameLen: u32, ino: u32, type: u32, hasTail: bool, shaped: bool, patchCsum: bool): i32 {
   const nr = checkName(namePtr, nameLen);
   if (nr < 0) return nr;
   if (ino == 0 || type >= <u32>FT_MAX) return DIR_ERR_ARG;
-  const end = leafCheck(ptr, bs, hasTail, shaped);
-  if (end < 0) return end;
   const need = dirRecLenFor(nameLen);
-  let fit: i32 = -1;
-  let off: u32 = 0;
-  // The whole block is walked (not just up to the first fit) to catch a duplicate name.
-  while (off < <u32>end) {
-    const rl = recLen(ptr, off, bs);
-    if (nameIs(ptr, off, namePtr, nameLen)) return DIRM_EXISTS;
-    if (fit < 0) {
-      const live = inodeAt(ptr, off) != 0;
-      const used = live ? dirRecLenFor(nameLenAt(ptr, off)) : 0;
-      if (rl - used >= need) fit = <i32>off;
-    }
-    off += rl;
-  }
+  // One pass checks the block and finds both a duplicate (the whole block is walked,
+  // not just up to the first fit) and the first slot that fits.
+  const rc = dirBlockCheckForAdd(ptr, bs, hasTail, shaped, namePtr, nameLen, need);
+  if (rc < 0) return rc;
+  if (dirCheckedChainEnd() != chainEnd(bs, hasTail)) return DIRM_ERR_NOT_LEAF; // as leafCheck
+  if (dirCheckedMatch() >= 0) return DIRM_EXISTS;
+  const fit = dirCheckedFit();
   if (fit < 0) return DIRM_NOSPC;
-  const at = <u32>fit;
+  return insertInto(ptr, bs, <u32>fit, namePtr, nameLen, ino, type, hasTail, patchCsum);
+}
+
+/**
+ * dirAddEntry where the caller already knows the slot: the record at byte `at`, found by
+ * dirLookup(…, need) for this name on this very block, unchanged since (the bindings
+ * require the lookup's MissProbe to be current and the block to be "shaped" still, i.e.
+ * not refilled from the device). So no walk of the block — but the record itself is
+ * checked (a record of a leaf, inside the chain, sane rec_len, room for the name) before
+ * anything is written, and DIRM_NOSPC or a DIR_ERR_* comes back, with nothing written,
+ * if it does not hold: the caller then calls dirAddEntry. Same arguments and results
+ * as dirAddEntry otherwise (no duplicate check: the lookup was that check).
+ */
+export function dirInsertAt(ptr: usize, bs: u32, at: u32, namePtr: usize, nameLen: u32, ino: u32, type: u32, hasTail: bool, patchCsum: bool): i32 {
+  const nr = checkName(namePtr, nameLen);
+  if (nr < 0) return nr;
+  if (ino == 0 || type >= <u32>FT_MAX || !dirBlockSizeValid(bs)) return DIR_ERR_ARG;
+  const end = chainEnd(bs, hasTail);
+  if ((at & 3) != 0 || at + 12 > end) return DIR_ERR_ARG;
   const rl = recLen(ptr, at, bs);
-  if (inodeAt(ptr, at) == 0) {
+  if (rl < 12 || (rl & 3) != 0 || rl > end - at) return DIR_ERR_ARG;
+  const used = inodeAt(ptr, at) != 0 ? dirRecLenFor(nameLenAt(ptr, at)) : 0;
+  if (used > rl || rl - used < dirRecLenFor(nameLen)) return DIRM_NOSPC;
+  return insertInto(ptr, bs, at, namePtr, nameLen, ino, type, hasTail, patchCsum);
+}
+
+// Write the new entry into the record at `at` (its slack holds it: checked by the
+// caller): into the record itself when unused, else into the slack it gives up. With
+// patchCsum (and a tail) the leaf checksum is patched for the bytes written. Returns the
+// new entry's offset.
+function insertInto(ptr: usize, bs: u32, at: u32, namePtr: usize, nameLen: u32, ino: u32, type: u32, hasTail: bool, patchCsum: bool): i32 {
+  const need = dirRecLenFor(nameLen);
+  const rl = recLen(ptr, at, bs);
+  const live = inodeAt(ptr, at) != 0;
+  const used = live ? dirRecLenFor(nameLenAt(ptr, at)) : 0;
+  // The bytes rewritten: from the slot's record to the end of the new one (<= end).
+  const span = used + need;
+  const patch = patchCsum && hasTail;
+  const before = patch ? dirCsumPart(ptr + <usize>at, <usize>span) : 0;
+  if (live) {
+    setRecLen(ptr, at, used);
+    writeEntry(ptr, at + used, ino, rl - used, namePtr, nameLen, type);
+  } else {
     writeEntry(ptr, at, ino, rl, namePtr, nameLen, type);
-    return fit;
   }
-  const used = dirRecLenFor(nameLenAt(ptr, at));
-  setRecLen(ptr, at, used);
-  writeEntry(ptr, at + used, ino, rl - used, namePtr, nameLen, type);
+  if (patch) dirBlockCsumPatch(ptr, at + span, before, dirCsumPart(ptr + <usize>at, <usize>span));
   return <i32>(at + used);
 }
 

@@ -38,7 +38,8 @@ import {
   gdPtr, gdFlags, gdFreeBlocks, gdFreeInodes, gdItableUnused, gdSetFlags, gdSetFreeInodes,
   gdSetItableUnused, gdSetUsedDirs, gdUsedDirs,
 } from "./groups";
-import { gdCsumSet, gdSetBitmapCsums } from "./csum";
+import { gdCsumSet, gdPatchInodeBitmapCsum, gdSetBitmapCsums } from "./csum";
+import { crc32cUpdate } from "./crc32c";
 import { bitmapClearBit, bitmapFindZero, bitmapSetBit, bitmapSetRange, bitmapTest } from "./bitmap";
 import {
   ALLOC_ERR_ARG, ALLOC_ERR_CORRUPT, ALLOC_ERR_COUNTS, ALLOC_ERR_DOUBLE_FREE, ALLOC_ERR_NOT_READY,
@@ -322,8 +323,11 @@ export function iallocInitBitmap(bitmapPtr: usize, g: u32): i32 {
  * number is in iallocResultIno()), 0 if the descriptor says the group is full, or a
  * negated ALLOC_ERR_*: STATE (call iallocInitBitmap first), DESC_CSUM, CORRUPT (the
  * descriptor says free, the bitmap says full); nothing is changed on error.
+ * csumKnown: the descriptor's bitmap checksum is right for this bitmap (the caller
+ * verified it, or the engine set it since), so it is patched for the one changed byte
+ * instead of summed over the whole bitmap (csum.ts gdPatchInodeBitmapCsum).
  */
-export function iallocInBitmap(bitmapPtr: usize, g: u32, isDir: bool): i32 {
+export function iallocInBitmap(bitmapPtr: usize, g: u32, isDir: bool, csumKnown: bool): i32 {
   if (!allocReady()) return -ALLOC_ERR_NOT_READY;
   if (g >= geoGroupCount()) return -ALLOC_ERR_ARG;
   if (iallocNeedsInit(g)) return -ALLOC_ERR_STATE;
@@ -335,6 +339,8 @@ export function iallocInBitmap(bitmapPtr: usize, g: u32, isDir: bool): i32 {
   const ipg = geoInodesPerGroup();
   const i = bitmapFindZero(bitmapPtr, reservedIn(g), ipg);
   if (i < 0) return -ALLOC_ERR_CORRUPT;
+  const changed = bitmapPtr + <usize>(<u32>i >>> 3);
+  const before = crc32cUpdate(0, changed, 1);
   bitmapSetBit(bitmapPtr, <u32>i);
   gdSetFreeInodes(d, free - 1);
   if (isDir) gdSetUsedDirs(d, gdUsedDirs(d) + 1);
@@ -346,7 +352,7 @@ export function iallocInBitmap(bitmapPtr: usize, g: u32, isDir: bool): i32 {
     if (unused > free - 1) unused = free - 1;
     gdSetItableUnused(d, unused);
   }
-  gdSetBitmapCsums(d, 0, bitmapPtr);
+  gdPatchInodeBitmapCsum(d, bitmapPtr, (<u32>i >>> 3) + 1, before, crc32cUpdate(0, changed, 1), csumKnown);
   gdCsumSet(d, g);
   freeInodesTotal--;
   if (isDir) dirsTotal++;

@@ -77,9 +77,13 @@ function nanos(p: usize, extraOff: i32, extra: u32): f64 {
  * Validate inode `ino` at p (inode_size bytes) and fill the decode record at out
  * (INO_RECORD_SLOTS f64s). hugeFile: the volume has the huge_file feature. Returns 0 or a
  * negated INOE_* reason; on a checksum failure the record is still filled (the caller may
- * choose to report rather than trust it).
+ * choose to report rather than trust it). justEncoded: the bytes at p are what
+ * inodeEncode wrote a moment ago (the bindings re-read them for their cache), so the
+ * checksum it set is not summed a second time. (A JS caller that omits it passes 0: the
+ * checksum is verified. No AssemblyScript default here: an exported function with
+ * optional parameters depends on a separately set argument count.)
  */
-export function inodeDecode(p: usize, ino: u32, out: usize, hugeFile: bool): i32 {
+export function inodeDecode(p: usize, ino: u32, out: usize, hugeFile: bool, justEncoded: bool): i32 {
   const isz = geoInodeSize();
   let extra: u32 = 0;
   if (isz > <u32>I_GOOD_OLD_SIZE) {
@@ -141,6 +145,6 @@ export function inodeDecode(p: usize, ino: u32, out: usize, hugeFile: bool): i32
   store<f64>(out + (<usize>INO_RDEV_MINOR << 3), <f64>minor);
   store<f64>(out + (<usize>INO_EXTRA_ISIZE << 3), <f64>extra);
   store<f64>(out + (<usize>INO_PROJID << 3), covers(extra, I_PROJID + 4) ? <f64>load<u32>(p + <usize>I_PROJID) : 0);
-  if (csumMetadataEnabled() && !inodeCsumVerify(p, ino)) return -INOE_CHECKSUM;
+  if (!justEncoded && csumMetadataEnabled() && !inodeCsumVerify(p, ino)) return -INOE_CHECKSUM;
   return 0;
 }

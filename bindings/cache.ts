@@ -15,8 +15,11 @@
  * slots happen to be adjacent there, else through a lane and a scatter.
  *
  * Ownership and locking (single-threaded JS; state changes happen between awaits):
- *   - `get`/`getNew`/`peek` return a pinned `CacheRef`; the holder calls `release` (or
- *     uses `with`). While pinned the slot keeps its block and its pointer; pointers stay
+ *   - `get`/`getNew`/`peek`/`getNewResident` return a pinned `CacheRef`; the holder
+ *     calls `release` (or uses `with`). `peek` and `getNewResident` are the synchronous
+ *     forms (resident block / free slot, else undefined) behind the write path's fast
+ *     paths; walks written over resident blocks answer `Missing` and `resident()` turns
+ *     them into waiting ones. While pinned the slot keeps its block and its pointer; pointers stay
  *     valid for the engine's life because linear memory only grows at init (if someone
  *     grows it later, the views are re-created by Engine, and the pointers still hold —
  *     only a device request caught in the middle is redone, see `deviceRead`).
@@ -79,6 +82,16 @@ interface Lane {
 }
 
 const noop = (): void => {};
+
+/**
+ * What a synchronous walk over cached blocks (bmap, htree, directory lookups) answers when
+ * it needs a block that is not resident: the block to read. Walks are written once, in
+ * this synchronous form, so that the common case — every block already cached — costs
+ * no promise at all; `BlockCache.resident` turns such a walk into the waiting version.
+ */
+export class Missing {
+  constructor(readonly blk: number) {}
+}
 
 /** Anything a device threw, as an FsError (device FsErrors pass through unchanged). */
 function deviceError(e: unknown, syscall: string, what: string): FsError {
@@ -201,6 +214,29 @@ export class BlockCache {
   }
 
   /**
+   * Run `walk` — synchronous, reading blocks with peek, answering Missing for a block
+   * that is not resident — until it answers something else: each missing block is read,
+   * kept pinned (so it is still resident when the walk runs again) and the walk re-run
+   * from its start. The walk must therefore change nothing before it has every block it
+   * needs. Its blocks are few (a tree's depth), so the re-runs cost engine calls, not
+   * I/O; a walk that asks twice for a block it holds is broken, and fails with EIO
+   * rather than spinning. Pins are dropped when the result is in. Any caller.
+   */
+  async resident<T>(walk: () => T | Missing): Promise<T> {
+    let held: CacheRef[] | undefined;
+    try {
+      for (;;) {
+        const r = walk();
+        if (!(r instanceof Missing)) return r;
+        if (held?.some((ref) => ref.blk === r.blk)) throw new FsError("EIO", `block ${r.blk} was read but the walk still misses it`);
+        (held ??= []).push(await this.get(r.blk));
+      }
+    } finally {
+      if (held) for (const ref of held) this.release(ref);
+    }
+  }
+
+  /**
    * A pinned slot for a block the caller will overwrite completely: no device read; the
    * slot is zero-filled, valid and already dirty (so it can never be dropped as clean).
    */
@@ -218,12 +254,33 @@ export class BlockCache {
         this.x.cacheUnpin(slot);
         continue;
       }
-      const ptr = this.arena + slot * this.blockSize;
-      this.engine.u8.fill(0, ptr, ptr + this.blockSize);
-      this.x.cacheMarkValid(slot);
-      this.x.cacheMarkDirty(slot);
-      return { slot, ptr, blk };
+      return this.zeroed(slot, blk);
     }
+  }
+
+  /**
+   * getNew without waiting: the pinned, zero-filled, dirty slot when one can be had at
+   * once (a free or clean slot, no read of blk in flight), else undefined with nothing
+   * done (then call getNew). Any caller.
+   */
+  getNewResident(blk: number): CacheRef | undefined {
+    this.check(blk, 1, "write");
+    if (this.reading.has(blk)) return undefined;
+    const slot: number = this.x.cacheAcquire(blk);
+    if (slot < 0) return undefined;
+    this.x.cachePin(slot);
+    return this.zeroed(slot, blk);
+  }
+
+  // The pinned slot for blk, zero-filled, valid and dirty (getNew's contract).
+  private zeroed(slot: number, blk: number): CacheRef {
+    const ptr = this.arena + slot * this.blockSize;
+    // fill() on a view of just the block: with a range on the view of all memory, V8
+    // takes a path several times slower.
+    this.engine.bytes(ptr, this.blockSize).fill(0);
+    this.x.cacheMarkValid(slot);
+    this.x.cacheMarkDirty(slot);
+    return { slot, ptr, blk };
   }
 
   /**

@@ -52,6 +52,10 @@ export function engineModule(): Promise<WebAssembly.Module> {
     compiled = (async () => {
       const src = await load();
       if (src instanceof WebAssembly.Module) return src;
+      // Bytes first, before any mention of Response: on Node, reading the global Response
+      // (even `typeof Response`) loads the whole fetch implementation (undici) — a few
+      // tens of ms at every CLI start, for a loader (node.ts) that never returns one.
+      if (src instanceof ArrayBuffer || ArrayBuffer.isView(src)) return WebAssembly.compile(src);
       if (typeof Response !== "undefined" && src instanceof Response) {
         if (typeof WebAssembly.compileStreaming === "function") {
           try {
@@ -62,7 +66,7 @@ export function engineModule(): Promise<WebAssembly.Module> {
         }
         return WebAssembly.compile(await src.arrayBuffer());
       }
-      return WebAssembly.compile(src as BufferSource);
+      throw new FsError("EINVAL", "the engine loader returned neither a WebAssembly.Module, bytes nor a Response");
     })();
     compiled.catch(() => (compiled = undefined));
   }
@@ -103,13 +107,16 @@ export class Engine {
 
   /** Current byte view of linear memory (re-created after growth). */
   get u8(): Uint8Array {
-    if (this._u8.buffer !== this.x.memory.buffer) this.refresh();
+    // Growth detaches the old buffer, and a view of a detached buffer has length 0 (the
+    // memory is never empty): a property read, where asking memory.buffer is a call into
+    // the runtime — and this getter runs on every name, inode and block-map copy.
+    if (this._u8.length === 0) this.refresh();
     return this._u8;
   }
 
   /** Current DataView of linear memory (little-endian reads: pass `true`). */
   get dv(): DataView {
-    if (this._dv.buffer !== this.x.memory.buffer) this.refresh();
+    if (this._u8.length === 0) this.refresh(); // _dv shares _u8's buffer (see u8)
     return this._dv;
   }
 

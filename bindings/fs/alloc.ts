@@ -19,7 +19,9 @@
  *     in a table region while that region is being zeroed.
  *   - frees that span groups take the block mutexes in ascending group order.
  * Everything a holder does between awaits is safe because the engine's find-and-set
- * is one synchronous call.
+ * is one synchronous call. The common inode allocation (allocInodeResident) takes its
+ * group's locks with tryLock and its blocks only if resident, and otherwise leaves the
+ * work, untouched, to the waiting path.
  *
  * Probing without pinning: a block request may look at many groups on a fragmented
  * volume. Each candidate bitmap is first read through the cache (not the handle) and
@@ -73,10 +75,20 @@ type Release = () => void;
 
 const ROOT_INO = 2;
 
-/** Locks of one kind per group, alive only while someone holds or waits for them. */
+/** Idle group locks kept for reuse, per kind (see GroupLocks). */
+const IDLE_LOCKS = 64;
+
+/**
+ * Locks of one kind per group, made on first use. A lock nobody holds or waits for is
+ * kept for the next user while fewer than IDLE_LOCKS are idle, and dropped otherwise:
+ * a run of creates takes the same group's locks thousands of times (making and dropping
+ * them each time was a visible share of a create), while a volume of many groups never
+ * keeps more than a few idle ones.
+ */
 class GroupLocks<L> {
-  private readonly live = new Map<number, { lock: L; users: number }>();
+  private readonly locks = new Map<number, { lock: L; users: number }>();
   private readonly make: () => L;
+  private idle = 0;
 
   constructor(make: () => L) {
     this.make = make;
@@ -84,25 +96,51 @@ class GroupLocks<L> {
 
   /** Take group g's lock with `take`; the returned function releases it (once). */
   async acquire(g: number, take: (l: L) => Promise<Release>): Promise<Release> {
-    let e = this.live.get(g);
+    const entry = this.entry(g);
+    this.use(entry);
+    return this.wrap(g, entry, await take(entry.lock));
+  }
+
+  /** acquire() when `take` gets the lock without waiting (it answers undefined otherwise). */
+  tryAcquire(g: number, take: (l: L) => Release | undefined): Release | undefined {
+    const entry = this.entry(g);
+    const release = take(entry.lock);
+    if (!release) return undefined; // someone holds it: the entry is in use and stays
+    this.use(entry);
+    return this.wrap(g, entry, release);
+  }
+
+  private entry(g: number): { lock: L; users: number } {
+    let e = this.locks.get(g);
     if (!e) {
       e = { lock: this.make(), users: 0 };
-      this.live.set(g, e);
+      this.locks.set(g, e);
+      this.idle++;
     }
-    const entry = e;
-    entry.users++;
-    const release = await take(entry.lock);
+    return e;
+  }
+
+  private use(entry: { lock: L; users: number }): void {
+    if (entry.users++ === 0) this.idle--;
+  }
+
+  private wrap(g: number, entry: { lock: L; users: number }, release: Release): Release {
     let done = false;
     return () => {
       if (done) return;
       done = true;
       release();
-      if (--entry.users === 0 && this.live.get(g) === entry) this.live.delete(g);
+      if (--entry.users > 0 || this.locks.get(g) !== entry) return;
+      if (this.idle < IDLE_LOCKS) this.idle++;
+      else this.locks.delete(g);
     };
   }
 
+  /** Locks held or waited for (idle ones kept for reuse do not count). */
   get size(): number {
-    return this.live.size;
+    let n = 0;
+    for (const e of this.locks.values()) if (e.users > 0) n++;
+    return n;
   }
 }
 
@@ -249,7 +287,7 @@ export class Allocator implements BlockAllocator {
         if (x.allocGroupState(p.g) & this.BLOCKS_BAD) throw this.corrupted("freeBlocks", `${where}: the group is marked corrupt`);
         if (x.ballocNeedsInit(p.g)) throw this.corrupted("freeBlocks", `${where}: the group was never allocated from (BLOCK_UNINIT)`);
         const bitmap = await h.getWriteAccess(x.groupBlockBitmapF(p.g) as number);
-        if (!x.gdBlockBitmapCsumVerify(x.gdPtr(p.g), bitmap.ptr)) {
+        if (!this.bitmapOk(p.g, bitmap, false)) {
           this.markBad(p.g, this.BLOCKS_BAD, "block bitmap checksum mismatch");
           throw this.corrupted("freeBlocks", `${where}: block bitmap checksum mismatch`);
         }
@@ -277,11 +315,51 @@ export class Allocator implements BlockAllocator {
    * Throws ENOSPC when no inode is free, EFSCORRUPTED when only corrupt groups had some.
    */
   async allocInode(h: Handle, parentIno: number, isDir: boolean): Promise<number> {
+    return this.allocInodeResident(h, parentIno, isDir) || this.allocInodeWaiting(h, parentIno, isDir);
+  }
+
+  /**
+   * allocInode without waiting: the inode number when the group the engine picks is
+   * unlocked and its bitmap and descriptor block are resident (nearly every create),
+   * else 0 with nothing changed (then call allocInode). Inside h.
+   */
+  allocInodeResident(h: Handle, parentIno: number, isDir: boolean): number {
+    const x = this.x;
+    const g = x.iallocPickGroup(this.groupOf(parentIno), isDir ? 1 : 0, isDir && parentIno === ROOT_INO ? 1 : 0) as number;
+    if (g < 0) return 0; // allocInode reports why
+    const shared = this.inodeLocks.tryAcquire(g, (l) => l.tryLockShared());
+    if (!shared) return 0;
+    const mutex = this.inodeMutexes.tryAcquire(g, (m) => m.tryLock());
+    try {
+      if (!mutex) return 0;
+      // A group that fails its checks is left to allocInode, which records and reports it.
+      if (x.allocGroupState(g) & this.INODES_BAD || (x.groupFreeInodes(g) >>> 0) === 0 || x.iallocNeedsInit(g)) return 0;
+      const bitmap = h.getWriteAccessResident(x.groupInodeBitmapF(g) as number);
+      const gdt = bitmap && h.getWriteAccessResident(x.gdtDescBlock(g) as number);
+      if (!bitmap || !gdt || !this.bitmapOk(g, bitmap, true)) return 0;
+      // Nothing taken (an engine error leaves the bitmap alone): allocInode redoes it and reports.
+      const ino = this.takeInode(h, g, bitmap, gdt, isDir);
+      if (ino <= 0) return 0;
+      this.counters.inodesAllocated++;
+      return ino;
+    } finally {
+      mutex?.();
+      shared();
+    }
+  }
+
+  /** The group of a parent inode, validated (allocInode's argument check). */
+  private groupOf(parentIno: number): number {
     if (!Number.isSafeInteger(parentIno) || parentIno < 1 || parentIno > this.inodesCount) {
       throw this.inval("allocInode", `bad parent inode ${String(parentIno)}`);
     }
+    return Math.floor((parentIno - 1) / this.ipg);
+  }
+
+  /** allocInode's general path: any group, reading and initialising bitmaps as needed. */
+  private async allocInodeWaiting(h: Handle, parentIno: number, isDir: boolean): Promise<number> {
     const x = this.x;
-    const parentGroup = Math.floor((parentIno - 1) / this.ipg);
+    const parentGroup = this.groupOf(parentIno);
     const topLevel = isDir && parentIno === ROOT_INO;
     const corrupt: string[] = [];
     // Each failed round either finds a group full (raced: its count is now 0, so it is
@@ -312,7 +390,7 @@ export class Allocator implements BlockAllocator {
       if (x.allocGroupState(g) & this.INODES_BAD) throw this.corrupted("freeInode", `inode ${ino}: its group ${g} is marked corrupt`);
       if (x.iallocNeedsInit(g)) throw this.corrupted("freeInode", `inode ${ino} is not allocated (group ${g} is INODE_UNINIT)`);
       const bitmap = await h.getWriteAccess(x.groupInodeBitmapF(g) as number);
-      if (!x.gdInodeBitmapCsumVerify(x.gdPtr(g), bitmap.ptr)) {
+      if (!this.bitmapOk(g, bitmap, true)) {
         this.markBad(g, this.INODES_BAD, "inode bitmap checksum mismatch");
         throw this.corrupted("freeInode", `inode ${ino}: inode bitmap checksum mismatch in group ${g}`);
       }
@@ -398,7 +476,7 @@ export class Allocator implements BlockAllocator {
       const probe = await this.vol.cache.get(bbBlk);
       let found: number;
       try {
-        if (!x.gdBlockBitmapCsumVerify(x.gdPtr(g), probe.ptr)) {
+        if (!this.bitmapOk(g, probe, false)) {
           return this.groupFailed(g, this.BLOCKS_BAD, `block group ${g}: block bitmap checksum mismatch`, corrupt);
         }
         found = this.engine.call(() => x.ballocFindInBitmap(probe.ptr, g, goalOff, want, minLen)) as number;
@@ -476,21 +554,49 @@ export class Allocator implements BlockAllocator {
         this.counters.inodeGroupsInitialised++;
       } else {
         bitmap = await h.getWriteAccess(ibBlk);
-        if (!x.gdInodeBitmapCsumVerify(x.gdPtr(g), bitmap.ptr)) {
+        if (!this.bitmapOk(g, bitmap, true)) {
           return this.groupFailed(g, this.INODES_BAD, `inode group ${g}: inode bitmap checksum mismatch`, corrupt) ?? 0;
         }
         gdt = await h.getWriteAccess(gdtBlk);
       }
-      const r = this.engine.call(() => x.iallocInBitmap(bitmap.ptr, g, isDir ? 1 : 0)) as number;
+      const r = this.takeInode(h, g, bitmap, gdt, isDir);
       if (r < 0) return this.groupFailed(g, this.INODES_BAD, `inode group ${g}: ${this.reason(r)}`, corrupt) ?? 0;
-      if (r === 0) return 0;
-      x.gdtStoreDesc(g, gdt.ptr);
-      h.dirty(bitmap);
-      h.dirty(gdt);
-      return x.iallocResultIno() as number;
+      return r;
     } finally {
       release();
     }
+  }
+
+  // Take an inode in group g (its locks held, bitmap and descriptor block held in h) and
+  // record both blocks: the inode number, 0 if the group is full, or the engine's error
+  // code (< 0, nothing changed). Every caller has the bitmap's checksum right in the
+  // descriptor (bitmapOk, or a bitmap the engine just built), so the engine patches it.
+  private takeInode(h: Handle, g: number, bitmap: BlockRef, gdt: BlockRef, isDir: boolean): number {
+    const x = this.x;
+    const r = this.engine.call(() => x.iallocInBitmap(bitmap.ptr, g, isDir ? 1 : 0, 1)) as number;
+    if (r <= 0) return r;
+    x.gdtStoreDesc(g, gdt.ptr);
+    h.dirty(bitmap);
+    h.dirty(gdt);
+    return x.iallocResultIno() as number;
+  }
+
+  /**
+   * Does group g's block (inode: false) or inode bitmap, pinned, match the checksum in
+   * its descriptor? Summed once per fill from the device (BlockCache.isVerified): a
+   * resident bitmap changes only through the engine's allocation calls, each of which
+   * re-sums it into the descriptor, so a verified pair stays matched. The owner recorded
+   * is inode 0 (inode bitmaps) or 1 (block bitmaps) with the group as generation —
+   * inodes 0 and 1 never own directory blocks, the other users of verify-once.
+   */
+  private bitmapOk(g: number, ref: BlockRef, inodes: boolean): boolean {
+    const x = this.x;
+    const cache = this.vol.cache;
+    const owner = inodes ? 0 : 1;
+    if (cache.isVerified(ref, owner, g)) return true;
+    const ok = !!(inodes ? x.gdInodeBitmapCsumVerify(x.gdPtr(g), ref.ptr) : x.gdBlockBitmapCsumVerify(x.gdPtr(g), ref.ptr));
+    if (ok) cache.markVerified(ref, owner, g);
+    return ok;
   }
 
   private groupFailed(g: number, bits: number, message: string, corrupt: string[]): null {

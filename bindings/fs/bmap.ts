@@ -15,10 +15,17 @@
  * The i_block copy: the engine functions read nodes from linear memory, so the inode's
  * 60-byte root is copied into a scratch buffer for each walk (the inode's own bytes live
  * in a JS copy, see inode.ts).
+ *
+ * Synchronous first: a walk reads only resident blocks and answers Missing for one that
+ * is not (cache.ts); `mapResident` hands that answer to callers with a synchronous fast
+ * path, `map` reads what is missing and walks again. Most maps — a directory's blocks
+ * during a create, a file's extents in its inode — need no read, and then cost no
+ * promise. The scratch buffer is used only inside one synchronous walk.
  */
 import { FsError } from "./errors.ts";
 import type { Inode } from "./inode.ts";
 import type { Volume } from "./volume.ts";
+import { Missing, type CacheRef } from "../cache.ts";
 
 export interface Mapping {
   /** Blocks (≥ 1) from the asked lblk that this answer covers. */
@@ -34,7 +41,10 @@ export class BlockMapper {
   private readonly blocksCount: number;
   private readonly firstData: number;
   private readonly csum: boolean;
-  private readonly c: (name: string) => number;
+  private readonly EXTENTS_FL: number;
+  private readonly EXT_LBLK_END: number;
+  private readonly EXT_MAPPED: number;
+  private readonly EXT_HOLE: number;
 
   constructor(vol: Volume) {
     this.vol = vol;
@@ -42,36 +52,50 @@ export class BlockMapper {
     this.blocksCount = vol.sb.blocksCount;
     this.firstData = vol.blockSize === 1024 ? 1 : 0;
     this.csum = vol.sb.has("metadata_csum");
-    const cache = new Map<string, number>();
-    this.c = (n) => {
-      let v = cache.get(n);
-      if (v === undefined) cache.set(n, (v = vol.engine.constant(n)));
-      return v;
-    };
+    // Read once: Engine.constant reads a WebAssembly.Global, and every map needs these.
+    this.EXTENTS_FL = vol.engine.constant("INODE_FL_EXTENTS") >>> 0;
+    this.EXT_LBLK_END = vol.engine.constant("EXT_LBLK_END");
+    this.EXT_MAPPED = vol.engine.constant("EXT_MAPPED");
+    this.EXT_HOLE = vol.engine.constant("EXT_HOLE");
   }
 
   private corrupt(inode: Inode, why: string): FsError {
     return new FsError("EFSCORRUPTED", `inode ${inode.ino}: ${why}`, { syscall: "bmap" });
   }
 
-  /** Map logical block lblk of inode; the answer covers min(len, want) or more blocks. */
-  async map(inode: Inode, lblk: number, want = 1): Promise<Mapping> {
+  /** Map logical block lblk of inode; the answer covers min(len, want) or more blocks. Any caller. */
+  map(inode: Inode, lblk: number, want = 1): Promise<Mapping> {
+    let r: Mapping | Missing;
+    try {
+      r = this.mapResident(inode, lblk, want);
+    } catch (e) {
+      return Promise.reject(e); // failures arrive as rejections, as from an async function
+    }
+    if (!(r instanceof Missing)) return Promise.resolve(r);
+    return this.vol.cache.resident(() => this.mapResident(inode, lblk, want));
+  }
+
+  /**
+   * map() over resident blocks only: the mapping, or Missing when a tree block must be
+   * read first (then call map). Throws what map throws. Any caller.
+   */
+  mapResident(inode: Inode, lblk: number, want = 1): Mapping | Missing {
     if (!Number.isInteger(lblk) || lblk < 0) throw new FsError("EINVAL", `bad logical block ${lblk}`, { syscall: "bmap" });
     if (lblk > 0xfffffffe) return { len: Math.max(1, want), phys: -1, unwritten: false };
-    const extents = (inode.flags & (this.c("INODE_FL_EXTENTS") >>> 0)) !== 0;
+    const extents = (inode.flags & this.EXTENTS_FL) !== 0;
     return extents ? this.mapExtent(inode, lblk) : this.mapIndirect(inode, lblk, want);
   }
 
-  private async mapExtent(inode: Inode, lblk: number): Promise<Mapping> {
+  private mapExtent(inode: Inode, lblk: number): Mapping | Missing {
     const { engine, cache, blockSize } = this.vol;
     const x = engine.x;
     engine.u8.set(inode.iblock, this.scratch);
     let node = this.scratch;
     let lo = 0;
-    let hi = this.c("EXT_LBLK_END");
+    let hi = this.EXT_LBLK_END;
     let depth = x.extNodeCheck(node, 60, -1, lo, hi, this.firstData, this.blocksCount) as number;
     if (depth < 0) throw this.corrupt(inode, `bad extent tree root (${depth})`);
-    let ref: { ptr: number; slot: number; blk: number } | undefined;
+    let ref: CacheRef | undefined;
     try {
       while (depth > 0) {
         const i = x.extIndexFind(node, lblk) as number;
@@ -83,8 +107,8 @@ export class BlockMapper {
         const clo = x.extIndexStart(node, i) >>> 0;
         const chi = x.extIndexNextStart(node, i, hi) as number;
         if (ref) cache.release(ref);
-        ref = undefined;
-        ref = await cache.get(child);
+        ref = cache.peek(child);
+        if (!ref) return new Missing(child);
         const d = x.extNodeCheck(ref.ptr, blockSize, depth - 1, clo, chi, this.firstData, this.blocksCount) as number;
         if (d !== depth - 1) throw this.corrupt(inode, `bad extent block ${child} (${d})`);
         if (this.csum && !x.extentBlockCsumVerify(ref.ptr, inode.ino, inode.generation)) {
@@ -96,17 +120,17 @@ export class BlockMapper {
         depth = d;
       }
       const r = x.extLeafMap(node, lblk, hi) as number;
-      if (r === this.c("EXT_MAPPED")) {
+      if (r === this.EXT_MAPPED) {
         return { len: x.extMapLen() >>> 0, phys: x.extMapPhys() as number, unwritten: x.extMapUnwritten() !== 0 };
       }
-      if (r === this.c("EXT_HOLE")) return { len: Math.max(1, x.extMapLen() >>> 0), phys: -1, unwritten: false };
+      if (r === this.EXT_HOLE) return { len: Math.max(1, x.extMapLen() >>> 0), phys: -1, unwritten: false };
       throw this.corrupt(inode, `extent leaf lookup failed (${r})`);
     } finally {
       if (ref) cache.release(ref);
     }
   }
 
-  private async mapIndirect(inode: Inode, lblk: number, want: number): Promise<Mapping> {
+  private mapIndirect(inode: Inode, lblk: number, want: number): Mapping | Missing {
     const { engine, cache, blockSize } = this.vol;
     const x = engine.x;
     const depth = x.indPath(lblk, blockSize) as number;
@@ -116,14 +140,14 @@ export class BlockMapper {
     let room = 15 - (x.indPathOffset(0) >>> 0);
     if (depth === 0) room = 12 - (x.indPathOffset(0) >>> 0);
     let p = x.indEntry(node, x.indPathOffset(0)) >>> 0;
-    let ref: { ptr: number; slot: number; blk: number } | undefined;
+    let ref: CacheRef | undefined;
     try {
       for (let level = 1; level <= depth; level++) {
         if (p === 0) return { len: Math.max(1, x.indPathRemain(level - 1) as number), phys: -1, unwritten: false };
         if (!x.indPointerValid(p, this.blocksCount, this.firstData)) throw this.corrupt(inode, `indirect pointer ${p} outside the volume`);
         if (ref) cache.release(ref);
-        ref = undefined;
-        ref = await cache.get(p);
+        ref = cache.peek(p);
+        if (!ref) return new Missing(p);
         node = ref.ptr;
         room = blockSize / 4 - (x.indPathOffset(level) >>> 0);
         p = x.indEntry(node, x.indPathOffset(level)) >>> 0;

@@ -41,10 +41,14 @@ interface DirNames {
 
 /**
  * Where the last htree lookup that missed would insert its name: the index path (logical
- * block, entries offset, entry followed, per level) that the hash led to, before any
- * move to a following leaf. A create looks its name up (missing) and then inserts it in
- * the same transaction; with this the insert reuses the lookup's walk instead of walking
- * root → leaf again. Valid only while `epoch` is unchanged, i.e. no directory changed.
+ * and physical block, entries offset, entry followed, per level) that the hash led to,
+ * and the leaf that path names, before any move to a following leaf. A create looks its
+ * name up (missing) and then inserts it in the same transaction; with this the insert
+ * reuses the lookup's walk instead of walking root → leaf again. Valid only while
+ * `epoch` is unchanged, i.e. no directory block changed — which also keeps the physical
+ * numbers right: a directory's map changes only when it gains a block (appendBlock,
+ * followed in the same operation by the block's first seal, a dropDir) or is freed
+ * (forget, a dropDir).
  */
 export interface MissProbe {
   dir: number;
@@ -54,7 +58,12 @@ export interface MissProbe {
   hash: number;
   version: number;
   levels: number;
-  path: { lblk: number; off: number; i: number }[];
+  path: { lblk: number; phys: number; off: number; i: number }[];
+  /** The leaf the path's last entry points to (logical, physical). */
+  leaf: number;
+  leafPhys: number;
+  /** Where in that leaf the name would go: the first record with room for it, or -1. */
+  fit: number;
 }
 
 export class DentryCache {

@@ -14,12 +14,25 @@
  * Refused: lookups in encrypted directories (names on disk are ciphertext) and in
  * casefolded ones (matching needs Unicode folding), with EOPNOTSUPP; casefolded
  * directories can still be listed.
+ *
+ * Lookups are synchronous over resident blocks (`lookupResident`; see Missing in
+ * cache.ts): a path walk through cached directories costs no promise. Whatever that
+ * cannot answer without I/O — or answers with an error, whose handling (a linear scan
+ * past a damaged index, the first error after every block was tried) belongs to the
+ * full lookup — is left to `lookup`, which reads what is missing.
  */
 import { FsError } from "./errors.ts";
 import type { Inode } from "./inode.ts";
 import type { Volume } from "./volume.ts";
 import { htreeFind } from "./htree.ts";
 import { dcacheOf, type MissProbe } from "./dcache.ts";
+import { Missing, type CacheRef } from "../cache.ts";
+
+/** Where a linear lookup resumes after reading a block it missed, and what it met so far. */
+interface LinearScan {
+  lblk: number;
+  firstError?: FsError;
+}
 
 export interface DirEntry {
   name: string;
@@ -93,11 +106,32 @@ export class Directories {
    * Load directory block lblk (pinned) and verify its checksum tail if it has one and it
    * was not verified since it was read. Returns undefined for a hole.
    */
-  private async loadBlock(dir: Inode, lblk: number, syscall: string): Promise<{ ptr: number; slot: number; blk: number } | undefined> {
-    const m = await this.vol.mapper.map(dir, lblk, 1);
-    if (m.phys < 0 || m.unwritten) return undefined;
+  private loadBlock(dir: Inode, lblk: number, syscall: string): Promise<CacheRef | undefined> {
+    return this.vol.cache.resident(() => this.loadResident(dir, lblk, syscall));
+  }
+
+  /** loadBlock over resident blocks: the pinned block, undefined for a hole, or Missing. */
+  private loadResident(dir: Inode, lblk: number, syscall: string): CacheRef | undefined | Missing {
+    const phys = this.mapDirBlock(dir, lblk);
+    if (phys instanceof Missing) return phys;
+    return phys < 0 ? undefined : this.pinDirBlock(dir, lblk, phys, syscall);
+  }
+
+  /** Physical block of dir's block lblk, -1 for a hole or unwritten block, or Missing (htree.ts DirBlockSource). */
+  mapDirBlock(dir: Inode, lblk: number): number | Missing {
+    const m = this.vol.mapper.mapResident(dir, lblk, 1);
+    if (m instanceof Missing) return m;
+    return m.phys < 0 || m.unwritten ? -1 : m.phys;
+  }
+
+  /**
+   * The resident directory block lblk at phys, pinned, its leaf checksum verified; or
+   * Missing (htree.ts DirBlockSource). The caller releases it.
+   */
+  pinDirBlock(dir: Inode, lblk: number, phys: number, syscall: string): CacheRef | Missing {
     const cache = this.vol.cache;
-    const ref = await cache.get(m.phys);
+    const ref = cache.peek(phys);
+    if (!ref) return new Missing(phys);
     // Verified once per fill from the device (BlockCache.isVerified says why that is safe).
     if (!this.hasTail || cache.isVerified(ref, dir.ino, dir.generation)) return ref;
     const x = this.vol.engine.x;
@@ -112,14 +146,11 @@ export class Directories {
     return ref;
   }
 
-  /** The inode number `name` (bytes) refers to in dir, or 0 when there is none. */
+  /** The inode number `name` (bytes) refers to in dir, or 0 when there is none. Any caller. */
   async lookup(dir: Inode, name: Uint8Array): Promise<number> {
-    if (this.flag(dir, "INODE_FL_ENCRYPT")) throw new FsError("EOPNOTSUPP", "encrypted directories are not supported", { syscall: "lookup" });
-    if (this.flag(dir, "INODE_FL_CASEFOLD")) throw new FsError("EOPNOTSUPP", "lookups in casefolded directories are not supported", { syscall: "lookup" });
-    if (this.vol.inodeHasInlineData(dir)) throw new FsError("EOPNOTSUPP", "inline-data directories are not supported", { syscall: "lookup" });
-    if (name.length === 0 || name.length > 255) return 0;
-    this.vol.engine.u8.set(name, this.name);
-    if (this.flag(dir, "INODE_FL_INDEX") && this.vol.sb.has("dir_index")) {
+    const fast = this.lookupResident(dir, name);
+    if (fast !== undefined) return fast;
+    if (this.vol.sb.has("dir_index") && this.flag(dir, "INODE_FL_INDEX")) {
       const hit = await this.htreeLookup(dir, name).catch((e) => {
         // A damaged index: the leaves may still be fine, scan them.
         if (e instanceof FsError && e.code === "EFSCORRUPTED") return undefined;
@@ -127,50 +158,111 @@ export class Directories {
       });
       if (hit !== undefined) return hit;
     }
-    return this.linearLookup(dir, name.length);
+    return this.linearLookup(dir, name);
   }
 
-  private async linearLookup(dir: Inode, nameLen: number): Promise<number> {
+  /**
+   * lookup() without waiting, for the path walk: the answer when every block it needs is
+   * resident and nothing is wrong with them, else undefined (then call lookup, which
+   * reads, and reports or works around damage). Throws lookup's refusals. Any caller.
+   */
+  lookupResident(dir: Inode, name: Uint8Array): number | undefined {
+    if (this.flag(dir, "INODE_FL_ENCRYPT")) throw new FsError("EOPNOTSUPP", "encrypted directories are not supported", { syscall: "lookup" });
+    if (this.flag(dir, "INODE_FL_CASEFOLD")) throw new FsError("EOPNOTSUPP", "lookups in casefolded directories are not supported", { syscall: "lookup" });
+    if (this.vol.inodeHasInlineData(dir)) throw new FsError("EOPNOTSUPP", "inline-data directories are not supported", { syscall: "lookup" });
+    if (name.length === 0 || name.length > 255) return 0;
+    try {
+      if (this.flag(dir, "INODE_FL_INDEX") && this.vol.sb.has("dir_index")) {
+        const hit = this.htreeStep(dir, name);
+        if (hit instanceof Missing) return undefined;
+        if (hit !== undefined) return hit;
+      }
+      const r = this.linearStep(dir, name, { lblk: 0 });
+      return r instanceof Missing ? undefined : r;
+    } catch (e) {
+      if (e instanceof FsError && e.code === "EFSCORRUPTED") return undefined; // lookup() knows what to do
+      throw e;
+    }
+  }
+
+  /**
+   * Scan the blocks from st.lblk for the name: its inode number, 0 when no block holds
+   * it, or Missing (st.lblk is then the block to resume at). A corrupt block is
+   * remembered and skipped; it is thrown only if no block had the name.
+   */
+  private linearStep(dir: Inode, name: Uint8Array, st: LinearScan): number | Missing {
     const x = this.vol.engine.x;
+    const nameLen = name.length;
+    // Into engine memory at every step: another lookup may have used the buffer while
+    // this one waited for a block.
+    this.vol.engine.u8.set(name, this.name);
     const bs = this.vol.blockSize;
+    const cache = this.vol.cache;
     const blocks = this.blockCount(dir);
-    let firstError: FsError | undefined;
-    for (let lblk = 0; lblk < blocks; lblk++) {
-      const hole = await this.holeRun(dir, lblk, blocks);
-      if (hole) {
-        lblk += hole - 1;
+    for (; st.lblk < blocks; st.lblk++) {
+      const lblk = st.lblk;
+      const m = this.vol.mapper.mapResident(dir, lblk, blocks - lblk);
+      if (m instanceof Missing) return m;
+      if (m.phys < 0 || m.unwritten) {
+        st.lblk += Math.max(1, m.len) - 1;
         continue;
       }
-      let ref;
+      let ref: CacheRef | Missing;
       try {
-        ref = await this.loadBlock(dir, lblk, "lookup");
+        ref = this.pinDirBlock(dir, lblk, m.phys, "lookup");
       } catch (e) {
         if (!(e instanceof FsError) || e.code !== "EFSCORRUPTED") throw e;
-        firstError ??= e;
+        st.firstError ??= e;
         continue;
       }
-      if (!ref) continue;
+      if (ref instanceof Missing) return ref;
       try {
-        const cache = this.vol.cache;
-        const off = x.dirLookup(ref.ptr, bs, this.name, nameLen, this.hasTail ? 1 : 0, cache.isShaped(ref) ? 1 : 0) as number;
+        const off = x.dirLookup(ref.ptr, bs, this.name, nameLen, this.hasTail ? 1 : 0, cache.isShaped(ref) ? 1 : 0, 0) as number;
         if (off >= -1) cache.markShaped(ref);
         if (off >= 0) return x.dirEntryInode(ref.ptr, bs, off) >>> 0;
-        if (off < -1) firstError ??= this.corrupt(dir, `block ${lblk} is malformed (${off})`);
+        if (off < -1) st.firstError ??= this.corrupt(dir, `block ${lblk} is malformed (${off})`);
       } finally {
-        this.vol.cache.release(ref);
+        cache.release(ref);
       }
     }
-    if (firstError) throw firstError;
+    if (st.firstError) throw st.firstError;
     return 0;
   }
 
+  /** linearStep until done, reading each block it misses (held pinned for the one step after). */
+  private async linearLookup(dir: Inode, name: Uint8Array): Promise<number> {
+    const st: LinearScan = { lblk: 0 };
+    let held: CacheRef | undefined;
+    try {
+      for (;;) {
+        const r = this.linearStep(dir, name, st);
+        if (held) this.vol.cache.release(held);
+        held = undefined;
+        if (!(r instanceof Missing)) return r;
+        held = await this.vol.cache.get(r.blk);
+      }
+    } finally {
+      if (held) this.vol.cache.release(held);
+    }
+  }
+
   /** Indexed lookup; undefined when the index cannot be used, so the caller scans linearly. */
-  private async htreeLookup(dir: Inode, name: Uint8Array): Promise<number | undefined> {
+  private htreeLookup(dir: Inode, name: Uint8Array): Promise<number | undefined> {
+    return this.vol.cache.resident(() => this.htreeStep(dir, name));
+  }
+
+  /**
+   * One synchronous htree walk for the name (see htreeFind). A miss also records where
+   * the name would go, for the insert that usually follows.
+   */
+  private htreeStep(dir: Inode, name: Uint8Array): number | undefined | Missing {
+    // Into engine memory at every walk: another lookup may have used the buffer while
+    // this one waited for a block.
+    this.vol.engine.u8.set(name, this.name);
     const names = dcacheOf(this.vol.cache);
     const epoch = names.epoch;
-    const probe: MissProbe = { dir: dir.ino, gen: dir.generation, name, epoch, hash: 0, version: 0, levels: 0, path: [] };
-    const ino = await htreeFind(this.vol, dir, name.length, this.name, (lblk, sys) => this.loadBlock(dir, lblk, sys), this.hasTail, probe);
-    // A miss: remember where the name would go, for the insert that usually follows.
+    const probe: MissProbe = { dir: dir.ino, gen: dir.generation, name, epoch, hash: 0, version: 0, levels: 0, path: [], leaf: 0, leafPhys: 0, fit: -1 };
+    const ino = htreeFind(this.vol, dir, name.length, this.name, this, this.hasTail, probe);
     if (ino === 0 && probe.path.length) names.lastMiss = probe;
     return ino;
   }

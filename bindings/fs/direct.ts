@@ -120,7 +120,7 @@ export async function directWrite(vol: Volume, ino: number, path: string, data: 
         counted = true;
       } catch (e) {
         // Extents allocated before the failure (ENOSPC) stay mapped, unwritten: save them.
-        if (s) await s.save(vol, h).catch(() => {});
+        if (s) await s.saveQuietly(vol, h);
         throw e;
       } finally {
         await h.stop();

@@ -138,7 +138,7 @@ export async function fallocate(vol: Volume, ino: number, path: string, offset: 
       await s.save(vol, h);
     } catch (e) {
       // What was allocated before the failure (ENOSPC) stays mapped, unwritten: save it.
-      if (s) await s.save(vol, h).catch(() => {});
+      if (s) await s.saveQuietly(vol, h);
       throw e;
     } finally {
       await h.stop();

@@ -1,31 +1,60 @@
 /**
  * Indexed (htree) directory lookup: the walk that assembly/htree.ts describes, with the
  * block loads. Blocks are loaded and released one at a time; the path keeps only
- * (logical block, entries offset, index) per level, so nothing stays pinned across the
- * walk's awaits.
+ * (logical block, entries offset, index) per level.
  *
  * Returns the inode number, 0 for "not there", or undefined when the index cannot be
  * used at all (unknown or unsupported hash, malformed root): the caller then scans the
  * leaves linearly. A malformed node below the root throws EFSCORRUPTED, which the caller
  * also answers with a linear scan. The walk visits each leaf at most once, so a corrupt
  * index cannot make it loop.
+ *
+ * The walk is synchronous over resident blocks: its DirBlockSource answers Missing for a
+ * block that must be read first, and the walk returns that Missing at once, having
+ * changed nothing (BlockCache.resident reads it and runs the walk again; a create's
+ * lookup in a cached directory thus costs no promise). Inside the walk a Missing travels
+ * as a thrown value — it is not an Error and carries no stack, so the throw is cheap —
+ * caught at the top. Each level keeps the physical block it was found at, so going back
+ * to a block (the entry to follow, the next-leaf test) does not map it again.
  */
 import { FsError } from "./errors.ts";
 import type { Inode } from "./inode.ts";
 import type { Volume } from "./volume.ts";
 import type { MissProbe } from "./dcache.ts";
+import { Missing } from "../cache.ts";
 
 type Ref = { ptr: number; slot: number; blk: number };
-type Load = (lblk: number, syscall: string) => Promise<Ref | undefined>;
 
-interface Level {
+/** Where a walk gets directory blocks (Directories, dir.ts). Both answer Missing rather than wait. */
+export interface DirBlockSource {
+  /** The physical block of dir's block lblk; -1 for a hole (or an unwritten block). */
+  mapDirBlock(dir: Inode, lblk: number): number | Missing;
+  /** Block lblk (at phys) pinned, its leaf checksum verified if it has one. */
+  pinDirBlock(dir: Inode, lblk: number, phys: number, syscall: string): Ref | Missing;
+}
+
+/** One level of the path: the index block (logical, physical), its entries offset, the entry followed. */
+export interface Level {
   lblk: number;
+  phys: number;
   off: number;
   i: number;
 }
 
-let seedPtr = 0;
-let seedEngine: unknown;
+/**
+ * The volume's hash seed in engine memory, copied once per engine (one engine serves one
+ * volume, whose s_hash_seed no operation changes).
+ */
+const seeds = new WeakMap<object, number>();
+function seedOf(vol: Volume): number {
+  let p = seeds.get(vol.engine);
+  if (p === undefined) {
+    p = vol.engine.alloc(16);
+    vol.engine.u8.set(vol.sb.hashSeed, p);
+    seeds.set(vol.engine, p);
+  }
+  return p;
+}
 
 /**
  * Engine constants by name, looked up once per engine: Engine.constant reads a
@@ -74,10 +103,12 @@ function dxConsts(vol: Volume): DxConsts {
 class DxWalk {
   readonly path: Level[] = [];
   readonly nblocks: number;
+  /** Physical block of the last lblk `map` answered. */
+  phys = 0;
   constructor(
     readonly vol: Volume,
     readonly dir: Inode,
-    readonly load: Load,
+    readonly src: DirBlockSource,
     readonly hasCsum: boolean,
   ) {
     this.nblocks = Math.ceil(dir.size / vol.blockSize);
@@ -87,11 +118,19 @@ class DxWalk {
     return new FsError("EFSCORRUPTED", `directory inode ${this.dir.ino}: htree ${why}`, { syscall: "lookup" });
   }
 
-  /** Pin directory block lblk (the caller releases it); corrupt if outside or a hole. */
-  async pin(lblk: number): Promise<Ref> {
+  /** Where directory block lblk is (also left in this.phys); corrupt if outside or a hole; throws Missing. */
+  map(lblk: number): number {
     if (!(lblk >= 0 && lblk < this.nblocks)) throw this.corrupt(`points at block ${lblk} outside the directory`);
-    const ref = await this.load(lblk, "lookup");
-    if (!ref) throw this.corrupt(`points at a hole (block ${lblk})`);
+    const phys = this.src.mapDirBlock(this.dir, lblk);
+    if (phys instanceof Missing) throw phys;
+    if (phys < 0) throw this.corrupt(`points at a hole (block ${lblk})`);
+    return (this.phys = phys);
+  }
+
+  /** Pin block lblk found at phys (the caller releases it); throws Missing. */
+  pin(lblk: number, phys: number): Ref {
+    const ref = this.src.pinDirBlock(this.dir, lblk, phys, "lookup");
+    if (ref instanceof Missing) throw ref;
     return ref;
   }
 
@@ -106,8 +145,8 @@ class DxWalk {
   }
 
   /** Block number of entry i of the index block at path level lv. */
-  async childOf(lv: Level): Promise<number> {
-    const ref = await this.pin(lv.lblk);
+  childOf(lv: Level): number {
+    const ref = this.pin(lv.lblk, lv.phys);
     try {
       return this.vol.engine.x.dxEntryBlock(ref.ptr, this.vol.blockSize, lv.off, lv.i) >>> 0;
     } finally {
@@ -116,12 +155,13 @@ class DxWalk {
   }
 
   /** Fill path[from+1 .. levels] below path[from]: by hash, or (first) through entry 0. */
-  async descend(from: number, levels: number, hash: number, first: boolean, K: DxConsts): Promise<void> {
+  descend(from: number, levels: number, hash: number, first: boolean, K: DxConsts): void {
     const x = this.vol.engine.x;
     const bs = this.vol.blockSize;
     for (let k = from; k < levels; k++) {
-      const child = await this.childOf(this.path[k]!);
-      const ref = await this.pin(child);
+      const child = this.childOf(this.path[k]!);
+      const phys = this.map(child);
+      const ref = this.pin(child, phys);
       let i: number;
       try {
         if ((x.dxNodeCheck(ref.ptr, bs, this.hasCsum ? 1 : 0) as number) < 0) throw this.corrupt(`node ${child} is malformed`);
@@ -131,37 +171,49 @@ class DxWalk {
         this.vol.cache.release(ref);
       }
       if (i < 0) throw this.corrupt(`node ${child} is malformed (${i})`);
-      this.path[k + 1] = { lblk: child, off: K.DXN, i };
+      this.path[k + 1] = { lblk: child, phys, off: K.DXN, i };
     }
   }
 }
 
+/** What a missed lookup tells the insert that follows (see MissProbe in dcache.ts). */
+type MissOut = Pick<MissProbe, "hash" | "version" | "levels" | "path" | "leaf" | "leafPhys" | "fit">;
+
 /**
- * Look a name (nameLen bytes at namePtr in engine memory) up through dir's index. Any
- * caller with a Volume; holds nothing across calls. `miss`, when given, receives the
- * index path the hash led to (its hash, version, levels and path fields are set), so
- * that a following insert need not walk again.
+ * Look a name (nameLen bytes at namePtr in engine memory) up through dir's index: the
+ * inode number, 0, undefined (index unusable) or Missing (see the file header). Any
+ * caller with a Volume; holds nothing when it returns. `miss`, when given, receives the
+ * index path the hash led to, the leaf it names and the slot there the name would take
+ * (hash, version, levels, path, leaf, leafPhys, fit), so that a following insert need
+ * not walk again.
  */
-export async function htreeFind(
-  vol: Volume, dir: Inode, nameLen: number, namePtr: number, load: Load, hasCsum: boolean,
-  miss?: Pick<MissProbe, "hash" | "version" | "levels" | "path">,
-): Promise<number | undefined> {
+export function htreeFind(
+  vol: Volume, dir: Inode, nameLen: number, namePtr: number, src: DirBlockSource, hasCsum: boolean, miss?: MissOut,
+): number | undefined | Missing {
+  try {
+    return find(vol, dir, nameLen, namePtr, src, hasCsum, miss);
+  } catch (e) {
+    if (e instanceof Missing) return e;
+    throw e;
+  }
+}
+
+function find(
+  vol: Volume, dir: Inode, nameLen: number, namePtr: number, src: DirBlockSource, hasCsum: boolean, miss?: MissOut,
+): number | undefined {
   const x = vol.engine.x;
   const bs = vol.blockSize;
   const K = dxConsts(vol);
-  const w = new DxWalk(vol, dir, load, hasCsum);
+  const w = new DxWalk(vol, dir, src, hasCsum);
 
-  if (seedEngine !== vol.engine) {
-    seedPtr = vol.engine.alloc(16);
-    seedEngine = vol.engine;
-  }
-  vol.engine.u8.set(vol.sb.hashSeed, seedPtr);
+  const seedPtr = seedOf(vol);
 
   // Root: levels, hash version, first choice.
   let levels: number;
   let hash: number;
   let version: number;
-  const root = await w.pin(0);
+  const rootPhys = w.map(0);
+  const root = w.pin(0, rootPhys);
   try {
     levels = x.dxRootCheck(root.ptr, bs, hasCsum ? 1 : 0, x.dxMaxLevels(vol.sb.incompat)) as number;
     if (levels < 0) return undefined;
@@ -171,32 +223,41 @@ export async function htreeFind(
     hash = x.dxHash(namePtr, nameLen, version, seedPtr) >>> 0;
     const i = x.dxFind(root.ptr, bs, K.DXR, hash) as number;
     if (i < 0) throw w.corrupt(`root is malformed (${i})`);
-    w.path.push({ lblk: 0, off: K.DXR, i });
+    w.path.push({ lblk: 0, phys: rootPhys, off: K.DXR, i });
   } finally {
     vol.cache.release(root);
   }
   const path = w.path;
-  await w.descend(0, levels, hash, false, K);
-  if (miss) {
-    miss.hash = hash;
-    miss.version = version;
-    miss.levels = levels;
-    miss.path = path.map((lv) => ({ lblk: lv.lblk, off: lv.off, i: lv.i }));
-  }
+  w.descend(0, levels, hash, false, K);
 
+  // Most lookups visit one leaf: the set that stops a looping index is made on a second.
+  let firstLeaf = -1;
   let visited: Set<number> | undefined;
   for (;;) {
-    const leaf = await w.childOf(path[levels]!);
-    // Most lookups visit one leaf: the set that stops a looping index is made on a second.
-    if (visited === undefined) visited = new Set([leaf]);
-    else if (visited.has(leaf)) throw w.corrupt(`revisits leaf ${leaf}`);
-    else visited.add(leaf);
-    const ref = await w.pin(leaf);
+    const leaf = w.childOf(path[levels]!);
+    if (firstLeaf < 0) firstLeaf = leaf;
+    else if (leaf === firstLeaf || visited?.has(leaf)) throw w.corrupt(`revisits leaf ${leaf}`);
+    else (visited ??= new Set()).add(leaf);
+    const leafPhys = w.map(leaf);
+    if (miss && visited === undefined) {
+      // The first leaf, before any move to a following one changes the path.
+      miss.hash = hash;
+      miss.version = version;
+      miss.levels = levels;
+      miss.path = path.map((lv) => ({ lblk: lv.lblk, phys: lv.phys, off: lv.off, i: lv.i }));
+      miss.leaf = leaf;
+      miss.leafPhys = leafPhys;
+    }
+    const ref = w.pin(leaf, leafPhys);
     let ino: number;
     try {
-      const off = x.dirLookup(ref.ptr, bs, namePtr, nameLen, hasCsum ? 1 : 0, vol.cache.isShaped(ref) ? 1 : 0) as number;
+      // On the first leaf of a lookup that records its miss, also find the slot an
+      // insert of the name would take (same pass over the block).
+      const need = miss && visited === undefined ? (8 + nameLen + 3) & ~3 : 0;
+      const off = x.dirLookup(ref.ptr, bs, namePtr, nameLen, hasCsum ? 1 : 0, vol.cache.isShaped(ref) ? 1 : 0, need) as number;
       if (off < -1) throw w.corrupt(`leaf ${leaf} is malformed (${off})`);
       vol.cache.markShaped(ref);
+      if (need) miss!.fit = x.dirCheckedFit() as number;
       ino = off >= 0 ? x.dirEntryInode(ref.ptr, bs, off) >>> 0 : 0;
     } finally {
       vol.cache.release(ref);
@@ -207,7 +268,7 @@ export async function htreeFind(
     let next = K.UP;
     for (; k >= 0; k--) {
       const lv = path[k]!;
-      const nref = await w.pin(lv.lblk);
+      const nref = w.pin(lv.lblk, lv.phys);
       try {
         next = x.dxContinues(nref.ptr, bs, lv.off, lv.i, hash) as number;
       } finally {
@@ -218,6 +279,6 @@ export async function htreeFind(
     if (k < 0 || next === K.STOP) return 0;
     if (next !== K.FOLLOW) throw w.corrupt(`bad entry order (${next})`);
     path[k]!.i++;
-    await w.descend(k, levels, hash, true, K);
+    w.descend(k, levels, hash, true, K);
   }
 }

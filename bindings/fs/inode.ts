@@ -7,14 +7,29 @@
  * descriptor is unusable, inodes in the never-used tail of a group (a directory entry
  * pointing there is corruption), bad extra-field sizes and checksum mismatches.
  * Callers hold no lock; the cache is plain JS state mutated between awaits.
+ *
+ * `getResident` and `writeResident` are the synchronous forms (cached inode or resident
+ * table block; else Missing / undefined and nothing done) for the fast paths of the
+ * namespace operations: an inode read or saved without I/O then costs no promise.
  */
 import type { Engine } from "../wasm.ts";
-import type { BlockCache } from "../cache.ts";
+import { Missing, type BlockCache, type CacheRef } from "../cache.ts";
 import { FsError } from "./errors.ts";
 import { FILE_TYPE } from "./stats.ts";
 import type { Handle } from "../journal/handle.ts";
 
-/** The fields an update may change (everything inodeEncode writes). */
+/** What InodeTable.write may do besides the fields (see there). */
+export interface InodeWriteOptions {
+  iblock?: Uint8Array;
+  fresh?: boolean;
+  extents?: boolean;
+}
+
+/**
+ * The fields an update may change (everything inodeEncode writes). Times are
+ * [seconds, nanoseconds] pairs that are replaced, never changed in place: a decoded
+ * Inode and the states loaded from it share them.
+ */
 export interface InodeFields {
   mode: number;
   uid: number;
@@ -23,10 +38,10 @@ export interface InodeFields {
   nlink: number;
   flags: number;
   blocks512: number;
-  atime: [number, number];
-  mtime: [number, number];
-  ctime: [number, number];
-  crtime: [number, number] | null;
+  atime: readonly [number, number];
+  mtime: readonly [number, number];
+  ctime: readonly [number, number];
+  crtime: readonly [number, number] | null;
   generation: number;
   dtime: number;
 }
@@ -44,7 +59,8 @@ export interface InodeGeometry {
 
 export class Inode {
   readonly ino: number;
-  readonly raw: Uint8Array;
+  /** The 60-byte block map (extent root or indirect pointers, or inline bytes): a copy. */
+  readonly iblock: Uint8Array;
   readonly mode: number;
   readonly uid: number;
   readonly gid: number;
@@ -52,10 +68,10 @@ export class Inode {
   readonly nlink: number;
   readonly flags: number;
   readonly blocks512: number;
-  readonly atime: [number, number];
-  readonly mtime: [number, number];
-  readonly ctime: [number, number];
-  readonly crtime: [number, number] | null;
+  readonly atime: readonly [number, number];
+  readonly mtime: readonly [number, number];
+  readonly ctime: readonly [number, number];
+  readonly crtime: readonly [number, number] | null;
   readonly generation: number;
   readonly dtime: number;
   readonly fileAcl: number;
@@ -63,9 +79,9 @@ export class Inode {
   readonly rdevMinor: number;
 
   /** r: the engine's decode record; idx: its slot numbers in SLOT_NAMES order. */
-  constructor(ino: number, raw: Uint8Array, r: Float64Array, idx: readonly number[]) {
+  constructor(ino: number, iblock: Uint8Array, r: Float64Array, idx: readonly number[]) {
     this.ino = ino;
-    this.raw = raw;
+    this.iblock = iblock;
     this.mode = r[idx[0]!]!;
     this.uid = r[idx[1]!]!;
     this.gid = r[idx[2]!]!;
@@ -84,12 +100,15 @@ export class Inode {
     this.rdevMinor = r[idx[19]!]!;
   }
 
-  /** A plain copy of the writable fields, for InodeTable.write. */
+  /**
+   * A plain copy of the writable fields, for InodeTable.write. The time pairs are shared,
+   * not copied: a pair is never changed in place, only replaced (see InodeFields).
+   */
   fields(): InodeFields {
     return {
       mode: this.mode, uid: this.uid, gid: this.gid, size: this.size, nlink: this.nlink, flags: this.flags,
-      blocks512: this.blocks512, atime: [...this.atime], mtime: [...this.mtime], ctime: [...this.ctime],
-      crtime: this.crtime ? [...this.crtime] : null, generation: this.generation, dtime: this.dtime,
+      blocks512: this.blocks512, atime: this.atime, mtime: this.mtime, ctime: this.ctime,
+      crtime: this.crtime, generation: this.generation, dtime: this.dtime,
     };
   }
 
@@ -97,8 +116,6 @@ export class Inode {
   get isDir(): boolean { return this.type === FILE_TYPE.S_IFDIR; }
   get isReg(): boolean { return this.type === FILE_TYPE.S_IFREG; }
   get isSymlink(): boolean { return this.type === FILE_TYPE.S_IFLNK; }
-  /** The 60-byte block map (extent root or indirect pointers, or inline bytes). */
-  get iblock(): Uint8Array { return this.raw.subarray(0x28, 0x28 + 60); }
 }
 
 /** Bytes of inode table read per device request on a miss (see InodeTable.readAhead). */
@@ -144,34 +161,52 @@ export class InodeTable {
     };
   }
 
-  /** The inode `ino`, validated (see the file header for what throws). */
+  /** The inode `ino`, validated (see the file header for what throws). Any caller. */
   async get(ino: number): Promise<Inode> {
+    const r = this.getResident(ino);
+    if (!(r instanceof Missing)) return r;
+    await this.readAhead(r.blk, Math.floor((ino - 1) / this.geo.inodesPerGroup));
+    return this.decode(ino, await this.cache.get(r.blk));
+  }
+
+  /**
+   * get() without waiting: the inode when it is cached or its inode-table block is
+   * resident, else Missing (that block; then call get). Throws what get throws. Any caller.
+   */
+  getResident(ino: number): Inode | Missing {
     const hit = this.lru.get(ino);
     // No reordering on a hit: re-inserting the same hot keys (the directory every create
     // touches) into a large Map cost ~16 us per operation (bench/populate profile), and
     // insertion-order eviction is good enough for a cache this large.
     if (hit) return hit;
     const g = this.geo;
-    const bad = (why: string) => new FsError("EFSCORRUPTED", `inode ${ino}: ${why}`, { syscall: "iget" });
-    if (!Number.isInteger(ino) || ino < 1 || ino > g.inodesCount) throw bad(`number outside 1..${g.inodesCount}`);
+    if (!Number.isInteger(ino) || ino < 1 || ino > g.inodesCount) throw this.bad(ino, `number outside 1..${g.inodesCount}`);
     const group = Math.floor((ino - 1) / g.inodesPerGroup);
     const index = (ino - 1) % g.inodesPerGroup;
-    if (!this.isUsable(group)) throw bad(`its group ${group} has an unusable descriptor`);
+    if (!this.isUsable(group)) throw this.bad(ino, `its group ${group} has an unusable descriptor`);
     const x = this.engine.x;
     if (index >= (x.groupInodesInUse(group, g.groupCsum ? 1 : 0) as number)) {
-      throw bad(`lies in the never-used part of group ${group}`);
+      throw this.bad(ino, `lies in the never-used part of group ${group}`);
     }
-    const byteInTable = index * g.inodeSize;
-    const blk = (x.groupInodeTableF(group) as number) + Math.floor(byteInTable / g.blockSize);
-    await this.readAhead(blk, group);
-    const ref = await this.cache.get(blk);
+    const blk = (x.groupInodeTableF(group) as number) + Math.floor((index * g.inodeSize) / g.blockSize);
+    const ref = this.cache.peek(blk);
+    return ref ? this.decode(ino, ref) : new Missing(blk);
+  }
+
+  private bad(ino: number, why: string): FsError {
+    return new FsError("EFSCORRUPTED", `inode ${ino}: ${why}`, { syscall: "iget" });
+  }
+
+  /** Decode inode ino from its pinned inode-table block (released here) and cache it. */
+  private decode(ino: number, ref: CacheRef): Inode {
+    const g = this.geo;
+    const x = this.engine.x;
     let inode: Inode;
     try {
-      const p = ref.ptr + (byteInTable % g.blockSize);
-      const rc = this.engine.call(() => x.inodeDecode(p, ino, this.record, g.hugeFile ? 1 : 0)) as number;
-      if (rc < 0) throw bad(this.reasons[-rc] ?? `undecodable (reason ${-rc})`);
-      const raw = this.engine.u8.slice(p, p + g.inodeSize);
-      inode = new Inode(ino, raw, this.rec(), this.idx);
+      const p = ref.ptr + ((((ino - 1) % g.inodesPerGroup) * g.inodeSize) % g.blockSize);
+      const rc = this.engine.call(() => x.inodeDecode(p, ino, this.record, g.hugeFile ? 1 : 0, 0)) as number;
+      if (rc < 0) throw this.bad(ino, this.reasons[-rc] ?? `undecodable (reason ${-rc})`);
+      inode = new Inode(ino, this.iblockAt(p), this.rec(), this.idx);
     } finally {
       this.cache.release(ref);
     }
@@ -207,12 +242,21 @@ export class InodeTable {
     if (count > 1) await this.cache.readRun(start, count).catch(() => {});
   }
 
-  /** The decode record as f64s (re-created if linear memory grew). */
+  /** The decode record as f64s (re-created if linear memory grew: the old view reads as empty). */
   private rec(): Float64Array {
-    if (this.recView.buffer !== this.engine.x.memory.buffer) {
+    if (this.recView.length === 0) {
       this.recView = new Float64Array(this.engine.x.memory.buffer, this.record, this.engine.constant("INO_RECORD_SLOTS"));
     }
     return this.recView;
+  }
+
+  /**
+   * A copy of the block map of the inode at p: all a decoded Inode keeps of the raw
+   * bytes (60 bytes, small enough for V8 to keep on the JS heap, where a copy of the
+   * whole 256-byte inode was a separately allocated buffer per inode decoded).
+   */
+  private iblockAt(p: number): Uint8Array {
+    return this.engine.u8.slice(p + 0x28, p + 0x28 + 60);
   }
 
   /** Where inode `ino` lives: its inode-table block and byte offset in it. */
@@ -230,12 +274,53 @@ export class InodeTable {
   /**
    * Write inode `ino` through handle h: the given fields, and the 60-byte block map when
    * `iblock` is passed. `fresh`: a newly allocated inode — its slot is re-initialised
-   * first (with an empty extent root when `extents`). Returns the inode as now on disk.
+   * first (with an empty extent root when `extents`). get() then answers the new state.
    */
-  async write(h: Handle, ino: number, f: InodeFields, opts: { iblock?: Uint8Array; fresh?: boolean; extents?: boolean } = {}): Promise<Inode> {
+  async write(h: Handle, ino: number, f: InodeFields, opts: InodeWriteOptions = {}): Promise<void> {
     const { blk, off } = this.locate(ino);
+    const ref = opts.fresh && this.aloneInBlock(ino) ? await h.getNewBlock(blk) : await h.getWriteAccess(blk);
+    this.encode(h, ref, off, ino, f, opts);
+  }
+
+  /**
+   * Is new inode `ino` the only inode in use in its inode-table block? Then write() need
+   * not read the block (a device round trip per block of new inodes, 16 per 4 KiB block
+   * of 256-byte inodes): its other slots are free, so what they hold does not matter, and
+   * the block can start from zeros, as Linux does for such a block. Decided by the group's
+   * inode bitmap, which allocated `ino` a moment ago and is therefore resident; if it is
+   * not, false (the block is read as usual).
+   */
+  private aloneInBlock(ino: number): boolean {
+    const g = this.geo;
     const x = this.engine.x;
-    const ref = await h.getWriteAccess(blk);
+    const group = Math.floor((ino - 1) / g.inodesPerGroup);
+    const index = (ino - 1) % g.inodesPerGroup;
+    const perBlock = g.blockSize / g.inodeSize;
+    const first = index - (index % perBlock);
+    const bitmap = this.cache.peek(x.groupInodeBitmapF(group) as number);
+    if (!bitmap) return false;
+    try {
+      return !!x.bitmapTest(bitmap.ptr, index) && (x.bitmapCount(bitmap.ptr, first, Math.min(first + perBlock, g.inodesPerGroup)) >>> 0) === 1;
+    } finally {
+      this.cache.release(bitmap);
+    }
+  }
+
+  /**
+   * write() without waiting: true when done (the inode-table block was resident), false
+   * with nothing changed (then call write). Inside h.
+   */
+  writeResident(h: Handle, ino: number, f: InodeFields, opts: InodeWriteOptions = {}): boolean {
+    const { blk, off } = this.locate(ino);
+    const ref = h.getWriteAccessResident(blk) ?? (opts.fresh && this.aloneInBlock(ino) ? h.getNewBlockResident(blk) : undefined);
+    if (!ref) return false;
+    this.encode(h, ref, off, ino, f, opts);
+    return true;
+  }
+
+  /** The body of write: encode into the table block `ref` (held in h) at byte `off`. */
+  private encode(h: Handle, ref: CacheRef, off: number, ino: number, f: InodeFields, opts: InodeWriteOptions): void {
+    const x = this.engine.x;
     const p = ref.ptr + off;
     if (opts.fresh) x.inodeInitNew(p, opts.extents ? 1 : 0);
     if (opts.iblock) {
@@ -265,13 +350,14 @@ export class InodeTable {
     const rc = this.engine.call(() => x.inodeEncode(p, ino, this.record, this.geo.hugeFile ? 1 : 0)) as number;
     if (rc < 0) throw new FsError(rc === -this.engine.constant("INOW_RANGE") ? "EFBIG" : "EFSCORRUPTED", `inode ${ino}: cannot encode (reason ${-rc})`, { syscall: "iput" });
     h.dirty(ref);
-    // Re-decode what is now on disk, so readers see exactly the written state.
-    this.engine.call(() => x.inodeDecode(p, ino, this.record, this.geo.hugeFile ? 1 : 0));
-    const raw = this.engine.u8.slice(p, p + this.geo.inodeSize);
-    const inode = new Inode(ino, raw, this.rec(), this.idx);
-    this.lru.set(ino, inode); // replaces in place (see get)
-    if (this.lru.size > this.capacity) this.lru.delete(this.lru.keys().next().value!);
-    return inode;
+    // Readers must see exactly the written state. A cached copy (an inode read before,
+    // and likely again: the directory of every create) is re-decoded now — its checksum
+    // was set by inodeEncode just now, so it is not summed again; an inode nobody has
+    // read (a new file, saved twice by a create and then left alone) is not decoded at
+    // all: the next get() decodes it from the table block.
+    if (!this.lru.has(ino)) return;
+    this.engine.call(() => x.inodeDecode(p, ino, this.record, this.geo.hugeFile ? 1 : 0, 1));
+    this.lru.set(ino, new Inode(ino, this.iblockAt(p), this.rec(), this.idx)); // replaces in place (see get)
   }
 
   /** Forget a cached inode (after it changes on disk). */

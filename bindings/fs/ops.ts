@@ -24,6 +24,8 @@ import type { Volume } from "./volume.ts";
 import type { Inode } from "./inode.ts";
 import { WState, extentsFlag, nowTime } from "./wstate.ts";
 import { quiesceForFree } from "./treeseq.ts";
+import { Missing } from "../cache.ts";
+import { nameBytes } from "./namei.ts";
 
 export const FT = { REG: 1, DIR: 2, CHR: 3, BLK: 4, FIFO: 5, SOCK: 6, LNK: 7 } as const;
 const S_IFMT = 0o170000;
@@ -36,12 +38,16 @@ const utf8 = new TextEncoder();
 /** Directory writer, allocator and extent tree as this file needs them (see wiring.ts). */
 export interface WriteParts {
   allocInode(h: Handle, parentIno: number, isDir: boolean): Promise<number>;
+  /** allocInode without waiting: 0 (nothing done) when it would have to wait. */
+  allocInodeResident(h: Handle, parentIno: number, isDir: boolean): number;
   freeInode(h: Handle, ino: number, isDir: boolean): Promise<void>;
   /** Free every block of the file past `fromLblk` (extent tree remove). */
   truncateBlocks(h: Handle, s: WState, fromLblk: number): Promise<void>;
   /** Write a small symlink target into a new data block of s. */
   writeSmallData(h: Handle, s: WState, data: Uint8Array): Promise<void>;
   addEntry(h: Handle, dir: WState, name: Uint8Array, ino: number, fileType: number): Promise<void>;
+  /** addEntry without waiting: false (nothing done) when it would have to wait or grow the directory. */
+  addEntryResident(h: Handle, dir: WState, name: Uint8Array, ino: number, fileType: number): boolean;
   removeEntry(h: Handle, dir: WState, name: Uint8Array): Promise<number>;
   replaceEntry(h: Handle, dir: WState, name: Uint8Array, ino: number, fileType: number): Promise<number>;
   setDotDot(h: Handle, dir: WState, parentIno: number): Promise<void>;
@@ -77,7 +83,7 @@ export function splitPath(path: string, syscall: string): { parent: string; name
   if (name === "" ) throw new FsError(trimmed === "" ? "EEXIST" : "EINVAL", "path names no entry", { syscall, path });
   if (name === "." || name === "..") throw new FsError("EINVAL", `'${name}' cannot be created or removed`, { syscall, path });
   if (name.includes("\0")) throw new FsError("EINVAL", "name contains a NUL byte", { syscall, path });
-  const bytes = utf8.encode(name);
+  const bytes = nameBytes(name);
   if (bytes.length > 255) throw new FsError("ENAMETOOLONG", "name longer than 255 bytes", { syscall, path });
   return { parent, name, bytes };
 }
@@ -125,20 +131,20 @@ export class Ops {
     if (s.fields.nlink > 0) s.fields.nlink--;
   }
 
-  /** A new inode of the given mode in dir (allocated, initialised, not yet linked). */
-  private async newInode(h: Handle, dir: WState, o: NewInodeOptions, fastSymlink = false): Promise<WState> {
+  /** The state of new inode `ino` of the given mode (allocated, not yet saved or linked). */
+  private newInode(ino: number, o: NewInodeOptions, fastSymlink = false): WState {
     const isDir = (o.mode & S_IFMT) === S_IFDIR;
-    const ino = await this.parts.allocInode(h, dir.ino, isDir);
     const t = nowTime();
     // A fast symlink keeps its target in i_block itself, so it has no extent root.
     const extents = this.vol.sb.has("extent") && !fastSymlink;
     const flags = extents ? extentsFlag(this.vol) : 0;
     const iblock = new Uint8Array(60);
     if (extents) {
-      // An empty extent root: magic, 0 entries, room for 4, depth 0.
-      const dv = new DataView(iblock.buffer);
-      dv.setUint16(0, 0xf30a, true);
-      dv.setUint16(4, 4, true);
+      // An empty extent root: magic 0xf30a, 0 entries, room for 4, depth 0 (little-endian
+      // bytes: a DataView would move this small array off the JS heap).
+      iblock[0] = 0x0a;
+      iblock[1] = 0xf3;
+      iblock[4] = 4;
     }
     const s = new WState(
       ino,
@@ -158,7 +164,7 @@ export class Ops {
   private async dropInode(h: Handle, s: WState): Promise<void> {
     s.fields.nlink = 0;
     s.fields.dtime = nowTime()[0];
-    await s.save(this.vol, h).catch(() => {});
+    await s.saveQuietly(this.vol, h);
     await this.parts.freeInode(h, s.ino, s.isDir);
   }
 
@@ -173,19 +179,36 @@ export class Ops {
    * create() for a caller that has just seen path's last name missing from `parent`
    * (Namei.lookup's `parent`) in this same transaction, under the metadata lock, so the
    * name is still absent: the path walk and the directory lookup are not repeated.
+   * `name`, when given, is that last name's bytes, already validated by the walk.
    */
-  async createAt(h: Handle, parent: Inode, path: string, o: NewInodeOptions, syscall: string): Promise<WState> {
-    if (!parent.isDir) throw new FsError("ENOTDIR", "not a directory", { syscall, path });
-    const { bytes } = splitPath(path, syscall);
-    return this.createIn(h, await WState.load(this.vol, parent.ino), bytes, path, o, syscall);
+  createAt(h: Handle, parent: Inode, path: string, o: NewInodeOptions, syscall: string, name?: Uint8Array): Promise<WState> {
+    let dir: WState | Missing;
+    let bytes: Uint8Array;
+    try {
+      if (!parent.isDir) throw new FsError("ENOTDIR", "not a directory", { syscall, path });
+      // `name`: path's last name as the walk validated it (Namei.lookupResident).
+      bytes = name ?? splitPath(path, syscall).bytes;
+      dir = WState.loadResident(this.vol, parent.ino);
+    } catch (e) {
+      return Promise.reject(e); // failures arrive as rejections, as from an async function
+    }
+    if (dir instanceof Missing) return WState.load(this.vol, parent.ino).then((d) => this.createIn(h, d, bytes, path, o, syscall));
+    return this.createIn(h, dir, bytes, path, o, syscall);
   }
 
+  /**
+   * The body of every create. Each step is first tried without waiting (allocInodeResident,
+   * addEntryResident, a save into a resident inode-table block) and only done the
+   * waiting way when that declines — a create in a cached directory then awaits nothing
+   * here. The order and the undo on failure are the same either way.
+   */
   private async createIn(h: Handle, dir: WState, name: Uint8Array, path: string, o: NewInodeOptions, syscall: string, symlinkTarget?: Uint8Array): Promise<WState> {
     const isDir = (o.mode & S_IFMT) === S_IFDIR;
     if (isDir && dir.fields.nlink >= LINK_MAX && !this.vol.sb.has("dir_nlink")) {
       throw new FsError("EMLINK", "too many subdirectories", { syscall, path });
     }
-    const s = await this.newInode(h, dir, o, symlinkTarget !== undefined && symlinkTarget.length < 60);
+    const ino = this.parts.allocInodeResident(h, dir.ino, isDir) || (await this.parts.allocInode(h, dir.ino, isDir));
+    const s = this.newInode(ino, o, symlinkTarget !== undefined && symlinkTarget.length < 60);
     try {
       if (isDir) await this.parts.initDirectory(h, s, s.ino, dir.ino);
       if (symlinkTarget) {
@@ -197,18 +220,21 @@ export class Ops {
         }
         s.fields.size = symlinkTarget.length;
       }
-      await this.parts.addEntry(h, dir, name, s.ino, fileTypeOf(o.mode));
+      const ft = fileTypeOf(o.mode);
+      if (!this.parts.addEntryResident(h, dir, name, s.ino, ft)) await this.parts.addEntry(h, dir, name, s.ino, ft);
     } catch (e) {
       if (isDir || symlinkTarget) await this.parts.truncateBlocks(h, s, 0).catch(() => {});
       await this.dropInode(h, s);
       // The directory may have grown a block before the failure: keep its inode in step.
-      await dir.save(this.vol, h).catch(() => {});
+      await dir.saveQuietly(this.vol, h);
       throw e;
     }
     if (isDir) this.incLinks(dir);
     this.touch(dir);
-    await s.save(this.vol, h);
-    await dir.save(this.vol, h);
+    const saved = s.save(this.vol, h);
+    if (saved instanceof Promise) await saved;
+    const dirSaved = dir.save(this.vol, h);
+    if (dirSaved instanceof Promise) await dirSaved;
     return s;
   }
 
@@ -223,7 +249,7 @@ export class Ops {
     try {
       await this.parts.addEntry(h, dir, name, s.ino, fileTypeOf(s.fields.mode));
     } catch (e) {
-      await dir.save(this.vol, h).catch(() => {});
+      await dir.saveQuietly(this.vol, h);
       throw e;
     }
     this.incLinks(s);
@@ -338,7 +364,7 @@ export class Ops {
       if (victim) await this.parts.replaceEntry(h, dstDir, dst.name, srcIno, ft);
       else await this.parts.addEntry(h, dstDir, dst.name, srcIno, ft);
     } catch (e) {
-      await dstDir.save(this.vol, h).catch(() => {});
+      await dstDir.saveQuietly(this.vol, h);
       throw e;
     }
     await this.parts.removeEntry(h, src.dir, src.name);

@@ -36,14 +36,14 @@ export interface StatsInit {
   size: number;
   blksize: number;
   blocks: number;
-  atime: [number, number];
-  mtime: [number, number];
-  ctime: [number, number];
-  birthtime: [number, number];
+  atime: readonly [number, number];
+  mtime: readonly [number, number];
+  ctime: readonly [number, number];
+  birthtime: readonly [number, number];
 }
 
-const ns = ([s, n]: [number, number]): bigint => BigInt(s) * 1_000_000_000n + BigInt(n);
-const ms = ([s, n]: [number, number]): number => s * 1000 + n / 1e6;
+const ns = ([s, n]: readonly [number, number]): bigint => BigInt(s) * 1_000_000_000n + BigInt(n);
+const ms = ([s, n]: readonly [number, number]): number => s * 1000 + n / 1e6;
 
 export class Stats extends TypeChecks {
   dev: number;

@@ -67,10 +67,14 @@ const READABLE_INCOMPAT = [
   "metadata_csum_seed", "large_dir", "inline_data", "encrypt", "casefold",
 ];
 
+const WORD_FIELD: Record<Word, string> = { compat: "SB_FEATURE_COMPAT", incompat: "SB_FEATURE_INCOMPAT", ro_compat: "SB_FEATURE_RO_COMPAT" };
+
 export class Superblock {
   readonly ptr: number;
   private readonly engine: Engine;
   private readonly off = new Map<string, number>();
+  /** Feature name → its word's field and bit (has() runs on hot paths). */
+  private readonly bits = new Map<string, { field: string; bit: number }>();
 
   constructor(engine: Engine, ptr: number) {
     this.engine = engine;
@@ -137,12 +141,15 @@ export class Superblock {
   get logGroupsPerFlex(): number { return this.u8("SB_LOG_GROUPS_PER_FLEX"); }
 
   /** Whether the named feature (e2fsprogs spelling) is set. */
+  /** Is the named feature set? Reads the live feature word; the name's bit is looked up once. */
   has(feature: string): boolean {
-    const f = FEATURES.find(([, n]) => n === feature);
-    if (!f) return false;
-    const bit = this.engine.constant(f[2]) >>> 0;
-    const word = f[0] === "compat" ? this.compat : f[0] === "incompat" ? this.incompat : this.roCompat;
-    return (word & bit) !== 0;
+    let f = this.bits.get(feature);
+    if (f === undefined) {
+      const e = FEATURES.find(([, n]) => n === feature);
+      f = e ? { field: WORD_FIELD[e[0]], bit: this.engine.constant(e[2]) >>> 0 } : { field: "", bit: 0 };
+      this.bits.set(feature, f);
+    }
+    return f.bit !== 0 && (this.u32(f.field) & f.bit) !== 0;
   }
 
   /** Clear the named feature bit in memory (written with the next superblock write). Caller holds metaLock. */
@@ -150,7 +157,7 @@ export class Superblock {
     const f = FEATURES.find(([, n]) => n === feature);
     if (!f) return;
     const bit = this.engine.constant(f[2]) >>> 0;
-    const field = f[0] === "compat" ? "SB_FEATURE_COMPAT" : f[0] === "incompat" ? "SB_FEATURE_INCOMPAT" : "SB_FEATURE_RO_COMPAT";
+    const field = WORD_FIELD[f[0]];
     this.set32(field, (this.u32(field) & ~bit) >>> 0);
   }
 

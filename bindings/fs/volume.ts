@@ -474,8 +474,11 @@ export class Volume {
   }
 
   inodeHasInlineData(inode: Inode): boolean {
-    return (inode.flags & (this.engine.constant("INODE_FL_INLINE_DATA") >>> 0)) !== 0;
+    // Read once: Engine.constant reads a WebAssembly.Global, and every lookup asks this.
+    this.inlineDataFl ??= this.engine.constant("INODE_FL_INLINE_DATA") >>> 0;
+    return (inode.flags & this.inlineDataFl) !== 0;
   }
+  private inlineDataFl: number | undefined;
   inodeIsEncrypted(inode: Inode): boolean {
     return (inode.flags & (this.engine.constant("INODE_FL_ENCRYPT") >>> 0)) !== 0;
   }
@@ -591,10 +594,13 @@ export class Volume {
     gc.setLanes(n);
   }
 
-  /** Write back buffered file data when it exceeds its budget. Caller holds metaLock. */
-  async maybeWriteback(): Promise<void> {
-    if (this.readOnly || this.fileData.bufferedBytes <= this.fileData.budget) return;
-    await this.writebackData();
+  /**
+   * Write back buffered file data when it exceeds its budget (a promise then; nothing to
+   * await otherwise, the common case after each operation). Caller holds metaLock.
+   */
+  maybeWriteback(): Promise<void> | undefined {
+    if (this.readOnly || this.fileData.bufferedBytes <= this.fileData.budget) return undefined;
+    return this.writebackData();
   }
 
   /** Give every inode's buffered data its blocks. Caller holds metaLock. */

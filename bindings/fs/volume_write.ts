@@ -10,9 +10,10 @@
 import { FsError, wrapUnknown } from "./errors.ts";
 import { CacheHandle, type Handle } from "../journal/handle.ts";
 import type { Volume } from "./volume.ts";
+import type { Inode } from "./inode.ts";
 import { WState, nowTime, extentsFlag } from "./wstate.ts";
 import { FILE_TYPE } from "./stats.ts";
-import { retryAfterReclaim } from "../sched/inodegc.ts";
+import { retryIfReclaimable } from "../sched/inodegc.ts";
 import { quiesceForFree } from "./treeseq.ts";
 
 /**
@@ -92,29 +93,41 @@ export class VolumeWriter {
   /**
    * Run fn as one transaction under the metadata lock. On ENOSPC while inodegc still holds
    * freed-but-unreclaimed space, the lanes are drained and fn runs once more in a new
-   * transaction (sched/inodegc.ts retryAfterReclaim) — so fn must be safe to rerun after
+   * transaction (sched/inodegc.ts retryIfReclaimable) — so fn must be safe to rerun after
    * an ENOSPC: ops.ts undoes what a failed create/link/rename took, writeFile and truncate
    * set a whole state. Callers whose failure keeps partial effects pass retry false.
    */
-  async txn<T>(syscall: string, path: string | undefined, fn: (h: Handle) => Promise<T>, retry = true): Promise<T> {
+  txn<T>(syscall: string, path: string | undefined, fn: (h: Handle) => Promise<T>, retry = true): Promise<T> {
+    // One async frame on the way to fn (once): this runs for every operation, and each
+    // wrapper (lock, retry) cost a promise and a turn even when it had nothing to do.
+    const first = this.once(syscall, path, fn);
+    return retry ? first.catch((e: unknown) => retryIfReclaimable(this.vol, e, () => this.once(syscall, path, fn))) : first;
+  }
+
+  /** One attempt of txn: fn in a new handle under metaLock, stopped before the lock is released. */
+  private async once<T>(syscall: string, path: string | undefined, fn: (h: Handle) => Promise<T>): Promise<T> {
     const vol = this.vol;
-    const once = async (): Promise<T> => {
-      vol.assertMounted(syscall, path);
-      if (vol.readOnly) throw new FsError("EROFS", "read-only volume", { syscall, path });
-      const h = new CacheHandle(vol.cache);
-      const out = await vol.metaLock.run(async () => {
-        try {
-          return await fn(h);
-        } finally {
-          await h.stop();
-          await vol.maybeWriteback();
-        }
-      });
-      // Backpressure from inodegc is waited for here, once metaLock is free for its worker.
-      await vol.writeParts.settle(h);
-      return out;
-    };
-    return retry ? retryAfterReclaim(vol, once) : once();
+    vol.assertMounted(syscall, path);
+    if (vol.readOnly) throw new FsError("EROFS", "read-only volume", { syscall, path });
+    const h = new CacheHandle(vol.cache);
+    const unlock = vol.metaLock.tryLock() ?? (await vol.metaLock.lock());
+    let out: T;
+    try {
+      out = await fn(h);
+    } finally {
+      try {
+        const stopped = h.stop();
+        if (stopped) await stopped;
+        const written = vol.maybeWriteback();
+        if (written) await written;
+      } finally {
+        unlock();
+      }
+    }
+    // Backpressure from inodegc is waited for here, once metaLock is free for its worker.
+    const owed = vol.writeParts.settle(h);
+    if (owed) await owed;
+    return out;
   }
 
   async mkdir(path: string, options?: { recursive?: boolean; mode?: number | string } | number): Promise<string | undefined> {
@@ -279,8 +292,34 @@ export class VolumeWriter {
     }, false);
   }
 
-  /** The regular file at path for writing, created (mode) when missing. */
-  async openForWrite(h: Handle, path: string, mode: number, exclusive: boolean, depth = 0): Promise<WState> {
+  /**
+   * The regular file at path for writing, created (mode) when missing. Inside h, under
+   * metaLock. A path whose walk needs no I/O (Namei.lookupResident) goes straight to the
+   * create or the open, without the waiting walk's promise.
+   */
+  openForWrite(h: Handle, path: string, mode: number, exclusive: boolean, depth = 0): Promise<WState> {
+    if (!exclusive) {
+      let found;
+      try {
+        found = this.vol.namei.lookupResident(path, true);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+      if (found?.inode) return this.openExisting(found.inode, path);
+      if (found?.parent) return this.vol.ops.createAt(h, found.parent, path, { mode: S_IFREG | (mode & 0o7777 & ~this.vol.umask) }, "open", found.name);
+    }
+    return this.openForWriteWaiting(h, path, mode, exclusive, depth);
+  }
+
+  /** openForWrite of an existing inode: a regular file's state, or the error open(2) gives. */
+  private async openExisting(inode: Inode, path: string): Promise<WState> {
+    if (inode.isDir) throw new FsError("EISDIR", "illegal operation on a directory", { syscall: "open", path });
+    if (!inode.isReg) throw new FsError("EINVAL", "not a regular file", { syscall: "open", path });
+    return WState.load(this.vol, inode.ino);
+  }
+
+  /** openForWrite through the waiting path walk (symlinks, '..', blocks to read, O_EXCL). */
+  private async openForWriteWaiting(h: Handle, path: string, mode: number, exclusive: boolean, depth: number): Promise<WState> {
     if (exclusive) {
       // O_EXCL never follows a final symlink: anything there at all is EEXIST.
       const there = await this.vol.lstat(path).then(() => true, (e) => {
@@ -305,9 +344,7 @@ export class VolumeWriter {
     }
     if (inode) {
       if (exclusive) throw new FsError("EEXIST", "file already exists", { syscall: "open", path });
-      if (inode.isDir) throw new FsError("EISDIR", "illegal operation on a directory", { syscall: "open", path });
-      if (!inode.isReg) throw new FsError("EINVAL", "not a regular file", { syscall: "open", path });
-      return WState.load(this.vol, inode.ino);
+      return this.openExisting(inode, path);
     }
     const o = { mode: S_IFREG | (mode & 0o7777 & ~this.vol.umask) };
     // The walk stopped at the parent, inside this transaction: create there directly.

@@ -16,7 +16,9 @@ import type { Handle } from "../journal/handle.ts";
 import { FsError } from "./errors.ts";
 import { Allocator } from "./alloc.ts";
 import { ExtentTree, newExtentTreeStats, type ExtentRoot, type ExtentTreeStats } from "./extent_tree.ts";
-import { DirWriter, type DirContext } from "./dir_write.ts";
+import { DirWriter, type DirContext, type DirInodeState } from "./dir_write.ts";
+import { Missing } from "../cache.ts";
+import type { Mapping } from "./bmap.ts";
 import type { Volume } from "./volume.ts";
 import type { WState } from "./wstate.ts";
 import type { WriteParts } from "./ops.ts";
@@ -31,7 +33,7 @@ export class WriteWiring implements WriteParts, DataParts {
   readonly treeStats: ExtentTreeStats = newExtentTreeStats();
   /** The on-disk orphan chain (unlinked-but-open and queued inodes). */
   readonly orphans: OrphanList;
-  private readonly vol: Volume;
+  readonly vol: Volume;
   private readonly bs: number;
   private readonly INDEX_FL: number;
   private readonly EXTENTS_FL: number;
@@ -70,6 +72,9 @@ export class WriteWiring implements WriteParts, DataParts {
   allocInode(h: Handle, parentIno: number, isDir: boolean): Promise<number> {
     return this.alloc.allocInode(h, parentIno, isDir);
   }
+  allocInodeResident(h: Handle, parentIno: number, isDir: boolean): number {
+    return this.alloc.allocInodeResident(h, parentIno, isDir);
+  }
   freeInode(h: Handle, ino: number, isDir: boolean): Promise<void> {
     this.dirs.forget(ino);
     this.vol.inodes.forget(ino);
@@ -86,39 +91,33 @@ export class WriteWiring implements WriteParts, DataParts {
   }
 
   private dirCtx(dir: WState): DirContext {
-    const w = this;
-    return {
-      inode: {
-        get ino() { return dir.ino; },
-        get generation() { return dir.generation; },
-        get size() { return dir.fields.size; },
-        get flags() { return dir.fields.flags >>> 0; },
-      },
-      mapBlock: async (lblk: number) => {
-        const m = await w.vol.mapper.map(dir.asInode(), lblk, 1);
-        return m.phys >= 0 && !m.unwritten ? m.phys : -1;
-      },
-      appendBlock: async (h: Handle) => {
-        const lblk = Math.ceil(dir.fields.size / w.bs);
-        const goal = await w.goal(dir, lblk);
-        const { start } = await w.alloc.allocBlocks(h, goal, 1, 1);
-        try {
-          await w.tree(dir).insert(h, w.alloc, lblk, start, 1, false);
-        } catch (e) {
-          await w.alloc.freeBlocks(h, start, 1).catch(() => {});
-          throw e;
-        }
-        await w.vol.cache.invalidate(start).catch(() => false);
-        dir.fields.blocks512 += w.bs / 512;
-        dir.fields.size = (lblk + 1) * w.bs;
-        return { lblk, phys: start };
-      },
-      setIndexed: (on: boolean) => {
-        dir.fields.flags = on ? (dir.fields.flags | w.INDEX_FL) >>> 0 : (dir.fields.flags & ~w.INDEX_FL) >>> 0;
-      },
-    };
+    return new WStateDir(this, dir);
   }
 
+  /** appendBlock of a directory context: a block near its last one, mapped at its end. */
+  async appendDirBlock(h: Handle, dir: WState): Promise<{ lblk: number; phys: number }> {
+    const lblk = Math.ceil(dir.fields.size / this.bs);
+    const goal = await this.goal(dir, lblk);
+    const { start } = await this.alloc.allocBlocks(h, goal, 1, 1);
+    try {
+      await this.tree(dir).insert(h, this.alloc, lblk, start, 1, false);
+    } catch (e) {
+      await this.alloc.freeBlocks(h, start, 1).catch(() => {});
+      throw e;
+    }
+    await this.vol.cache.invalidate(start).catch(() => false);
+    dir.fields.blocks512 += this.bs / 512;
+    dir.fields.size = (lblk + 1) * this.bs;
+    return { lblk, phys: start };
+  }
+
+  setDirIndexed(dir: WState, on: boolean): void {
+    dir.fields.flags = on ? (dir.fields.flags | this.INDEX_FL) >>> 0 : (dir.fields.flags & ~this.INDEX_FL) >>> 0;
+  }
+
+  addEntryResident(h: Handle, dir: WState, name: Uint8Array, ino: number, fileType: number): boolean {
+    return this.dirs.addEntryResident(h, this.dirCtx(dir), name, ino, fileType);
+  }
   addEntry(h: Handle, dir: WState, name: Uint8Array, ino: number, fileType: number): Promise<void> {
     return this.dirs.addEntry(h, this.dirCtx(dir), name, ino, fileType);
   }
@@ -156,9 +155,13 @@ export class WriteWiring implements WriteParts, DataParts {
     gc.queue(h, s.ino);
     return true;
   }
-  /** After transaction h released metaLock: backpressure owed by its deferRelease, if any. */
-  settle(h: Handle): Promise<void> {
-    return this.vol.background.get<InodeGc>("inodegc")?.settle(h) ?? Promise.resolve();
+  /**
+   * After transaction h released metaLock: backpressure owed by its deferRelease, if any
+   * (a promise then; nothing — no promise to await — for the common transaction).
+   */
+  settle(h: Handle): Promise<void> | undefined {
+    const gc = this.vol.background.get<InodeGc>("inodegc");
+    return gc?.owes(h) ? gc.settle(h) : undefined;
   }
 
   // ---- DataParts ----
@@ -182,4 +185,39 @@ export class WriteWiring implements WriteParts, DataParts {
     }
     return this.alloc.goalForInode(s.ino, s.isDir);
   }
+}
+
+/**
+ * A directory's WState as the DirContext the directory writer needs (one small object
+ * per directory operation; the methods live on the prototype). Its inode state is
+ * itself: the getters read the WState, which the writer's appendBlock and setIndexed
+ * change.
+ */
+class WStateDir implements DirContext, DirInodeState {
+  constructor(private readonly w: WriteWiring, private readonly dir: WState) {}
+
+  get inode(): DirInodeState { return this; }
+  get ino(): number { return this.dir.ino; }
+  get generation(): number { return this.dir.generation; }
+  get size(): number { return this.dir.fields.size; }
+  get flags(): number { return this.dir.fields.flags >>> 0; }
+
+  async mapBlock(lblk: number): Promise<number> {
+    return physOf(await this.w.vol.mapper.map(this.dir.asInode(), lblk, 1));
+  }
+  mapBlockResident(lblk: number): number | Missing {
+    const m = this.w.vol.mapper.mapResident(this.dir.asInode(), lblk, 1);
+    return m instanceof Missing ? m : physOf(m);
+  }
+  appendBlock(h: Handle): Promise<{ lblk: number; phys: number }> {
+    return this.w.appendDirBlock(h, this.dir);
+  }
+  setIndexed(on: boolean): void {
+    this.w.setDirIndexed(this.dir, on);
+  }
+}
+
+/** A directory block's physical number, or -1 for a hole or an unwritten (never written) block. */
+function physOf(m: Mapping): number {
+  return m.phys >= 0 && !m.unwritten ? m.phys : -1;
 }

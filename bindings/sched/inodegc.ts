@@ -43,8 +43,8 @@
  *
  * ENOSPC: space held by queued inodes is free in every sense but the bitmaps'. An
  * operation that fails with ENOSPC while the lanes hold work drains them (reclaim) and
- * runs once more (retryAfterReclaim, used by VolumeWriter.txn), as XFS flushes its
- * inodegc queues before it reports ENOSPC.
+ * runs once more (retryAfterReclaim; VolumeWriter.txn uses its second half,
+ * retryIfReclaimable), as XFS flushes its inodegc queues before it reports ENOSPC.
  *
  * Lifecycle (fs/background.ts): start() lets workers run; flush() drains every lane;
  * stop() keeps inodes queueing but runs nothing (a worker stops between batches, its
@@ -138,11 +138,20 @@ export async function retryAfterReclaim<T>(vol: Volume, fn: () => Promise<T>): P
   try {
     return await fn();
   } catch (e) {
-    const gc = e instanceof FsError && e.code === "ENOSPC" ? vol.background.get<InodeGc>("inodegc") : undefined;
-    if (!gc?.reclaimable) throw e;
-    await gc.reclaim();
-    return fn();
+    return retryIfReclaimable(vol, e, fn);
   }
+}
+
+/**
+ * The second half of retryAfterReclaim, for callers that ran fn's first attempt
+ * themselves (VolumeWriter.txn, without a wrapper on its success path): `e` is what that
+ * attempt threw; rethrown unless it is an ENOSPC that draining inodegc may cure.
+ */
+export async function retryIfReclaimable<T>(vol: Volume, e: unknown, fn: () => Promise<T>): Promise<T> {
+  const gc = e instanceof FsError && e.code === "ENOSPC" ? vol.background.get<InodeGc>("inodegc") : undefined;
+  if (!gc?.reclaimable) throw e;
+  await gc.reclaim();
+  return fn();
 }
 
 export class InodeGc implements BackgroundService {
@@ -221,6 +230,11 @@ export class InodeGc implements BackgroundService {
     lane.items.push(ino);
     if (lane.items.length > THROTTLE_AT) this.owed.set(h, lane);
     this.schedule(lane);
+  }
+
+  /** Does transaction h owe a wait (its queue() overfilled a lane)? Then call settle(h). */
+  owes(h: object): boolean {
+    return this.owed.has(h);
   }
 
   /** After transaction h released metaLock: wait for the lane its queue() overfilled, if any. */

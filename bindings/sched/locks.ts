@@ -8,7 +8,9 @@
  *   RwLock   — many shared holders or one exclusive; waiting writers block new readers
  *              (no writer starvation). The lazy-init zeroer takes a group exclusively
  *              while inode allocation in that group takes it shared.
- * Always release in `finally` (or use `run`/`shared`/`exclusive`, which do).
+ * Always release in `finally` (or use `run`/`shared`/`exclusive`, which do). `tryLock` /
+ * `tryLockShared` take a lock only when that needs no waiting, for synchronous fast
+ * paths that fall back to the waiting forms.
  *
  * Why a low-priority way in: in the kernel a background worker runs on another CPU, so a
  * single-threaded caller doing back-to-back operations never finds it in the way. Here
@@ -56,6 +58,17 @@ export class Mutex {
   async lock(): Promise<() => void> {
     if (this.held) await new Promise<void>((resolve) => this.queue.push(resolve));
     else this.held = true;
+    return this.releaser(false);
+  }
+
+  /**
+   * lock() when that would not wait: the releaser, or undefined if the lock is held (then
+   * call lock). A free lock has nobody queued, so this jumps no queue; idle waiters
+   * yield to it exactly as to lock().
+   */
+  tryLock(): (() => void) | undefined {
+    if (this.held) return undefined;
+    this.held = true;
     return this.releaser(false);
   }
 
@@ -173,6 +186,17 @@ export class RwLock {
   async lockShared(): Promise<() => void> {
     if (this.writer || this.writeQueue.length > 0) await new Promise<void>((r) => this.readQueue.push(r));
     else this.readers++;
+    return this.sharedReleaser();
+  }
+
+  /** lockShared() when that would not wait (no writer holds or waits), else undefined. */
+  tryLockShared(): (() => void) | undefined {
+    if (this.writer || this.writeQueue.length > 0) return undefined;
+    this.readers++;
+    return this.sharedReleaser();
+  }
+
+  private sharedReleaser(): () => void {
     let released = false;
     return () => {
       if (released) return;

@@ -223,6 +223,53 @@ describe("leaf edits against the reference", () => {
   });
 });
 
+describe("insert at a slot a lookup found (dirInsertAt)", () => {
+  for (const bs of [1024, 4096]) {
+    for (const ht of [0, 1]) {
+      it(`${bs}-byte leaves${ht ? " with tail" : ""}: the same block as dirAddEntry, and wrong slots write nothing outside it`, () => {
+        const x = e.x;
+        const r = rng(bs * 3 + ht);
+        const names = awkwardNames(bs + 11, 200);
+        const p = e.alloc(bs);
+        const q = e.alloc(bs); // the same edits through dirAddEntry
+        x.dirInitBlock(p, bs, ht);
+        x.dirInitBlock(q, bs, ht);
+        let inserted = 0;
+        for (const n of names) {
+          putName(n);
+          const need = recLenFor(n.length);
+          expect(x.dirLookup(p, bs, namePtr, n.length, ht, 0, need)).toBe(K.DIR_NOT_FOUND);
+          const fit = x.dirCheckedFit() as number;
+          const ino = randInt(r, 1, 2 ** 31);
+          const want = x.dirAddEntry(q, bs, namePtr, n.length, ino, 1, ht, 0, 0) as number;
+          if (fit < 0) {
+            expect(want).toBe(K.DIRM_NOSPC);
+            break;
+          }
+          expect(x.dirInsertAt(p, bs, fit, namePtr, n.length, ino, 1, ht, 0)).toBe(want);
+          expect(Buffer.compare(block(p, bs), block(q, bs))).toBe(0);
+          inserted++;
+        }
+        expect(inserted).toBeGreaterThan(10);
+        // Any other offset: a code or an insert inside the block, never a write outside.
+        const guard = e.alloc(bs + 64);
+        for (let trial = 0; trial < 400; trial++) {
+          const at = randInt(r, 0, bs + 8);
+          const blk = guard + 32;
+          e.u8.set(block(q, bs), blk);
+          e.u8.fill(0xa5, guard, blk);
+          e.u8.fill(0xa5, blk + bs, blk + bs + 32);
+          putName(Buffer.from("zz"));
+          const got = e.call(() => x.dirInsertAt(blk, bs, at, namePtr, 2, 7, 1, ht, 0)) as number;
+          expect(typeof got).toBe("number");
+          expect(e.u8.subarray(guard, blk).every((b) => b === 0xa5)).toBe(true);
+          expect(e.u8.subarray(blk + bs, blk + bs + 32).every((b) => b === 0xa5)).toBe(true);
+        }
+      });
+    }
+  }
+});
+
 describe("leaf split", () => {
   for (const [bs, hasTail, version] of [[1024, true, 1], [1024, false, 2], [4096, true, 0], [65536, false, 4]] as const) {
     it(`${bs}-byte leaves${hasTail ? " with tail" : ""}, hash version ${version}`, () => {

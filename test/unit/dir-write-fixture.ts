@@ -161,6 +161,11 @@ export class TestDir implements DirContext {
     return -1;
   }
 
+  /** The map is in memory here, so it never misses. */
+  mapBlockResident(lblk: number): number {
+    return this.mapBlock(lblk);
+  }
+
   async appendBlock(h: Handle): Promise<{ lblk: number; phys: number }> {
     const bs = this.vol.blockSize;
     const lblk = this.inode.size / bs;

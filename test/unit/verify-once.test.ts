@@ -6,13 +6,15 @@
  * by `e2fsck -fyD`, so the image comes from Linux's tools, not from us) underneath a
  * mounted volume, force the block out of the cache — by eviction under a tiny cache, and
  * by invalidation — and require the next lookup (read-only and inside a write) to fail
- * with EFSCORRUPTED.
+ * with EFSCORRUPTED. The allocator's bitmaps follow the same rule (bindings/fs/alloc.ts
+ * bitmapOk), checked here the same way: damaged on the device under the cached copy,
+ * trusted while resident, refused once read again.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { join } from "node:path";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import "../../bindings/node.ts";
-import { mount, MemoryDevice, FsError } from "../../bindings/index.ts";
+import { mount, mkfs, MemoryDevice, FsError } from "../../bindings/index.ts";
 import { debugfs, run, tempDir, tool } from "../helpers/e2fsprogs.ts";
 import { sibling, codeOf } from "../helpers/damaged-dir.ts";
 
@@ -99,6 +101,33 @@ describe("directory checksums are verified once per read from the device", () =>
     expect(await vol.cache.invalidate(blk)).toBe(true);
     // A name of the same leaf: its lookup lands there (a new name might hash elsewhere).
     expect(await codeOf(vol.writeFile(`/d/${sibling(bytes, blk, name, BS)}`, "x"))).toBe("EFSCORRUPTED");
+    await vol.unmount().catch(() => {});
+  });
+});
+
+describe("allocation bitmaps are verified once per read from the device", () => {
+  it("an inode bitmap damaged on the device is refused once it is read again", async () => {
+    // 16 MiB of 4 KiB blocks is one group: no other group to fall back to.
+    const bytes = new Uint8Array(16 << 20);
+    const dev = MemoryDevice.from(bytes);
+    await mkfs(dev, { blockSize: BS });
+    const vol = await mount(dev, { initItable: false });
+    await vol.writeFile("/a", "1");
+    await vol.sync(); // the bitmap is clean on the device and still resident
+    const blk = vol.engine.x.groupInodeBitmapF(0) as number;
+    const resident = vol.cache.peek(blk);
+    expect(resident).toBeDefined();
+    vol.cache.release(resident!);
+
+    // Flip a bit of the bitmap where no inode is in use yet: only its checksum tells.
+    bytes[blk * BS + 100] ^= 0x01;
+    // The cached copy was verified and is trusted while it stays.
+    await vol.writeFile("/b", "2");
+    await vol.sync(); // writes the good cached copy over the damage: damage it again
+    bytes[blk * BS + 100] ^= 0x01;
+    expect(await vol.cache.invalidate(blk)).toBe(true);
+    expect(await codeOf(vol.writeFile("/c", "3"))).toBe("EFSCORRUPTED");
+    expect(vol.warnings.join("\n")).toMatch(/inode bitmap checksum mismatch/);
     await vol.unmount().catch(() => {});
   });
 });
