@@ -34,6 +34,33 @@ function crc32cRef(crc: number, data: Uint8Array): number {
   return crc >>> 0;
 }
 
+/**
+ * A metadata_csum superblock written into engine memory at a fresh allocation and handed
+ * to csumConfigure (which must accept it); the checksum tests' common setup.
+ */
+function configureCsum(e: Engine, o: { logBlockSize?: number; inodesPerGroup?: number; blocksPerGroup?: number; desc64?: boolean; uuidStep?: [number, number] } = {}): number {
+  const C = (n: string) => e.constant(n) >>> 0;
+  const sbp = e.alloc(1024);
+  const sb = new DataView(e.x.memory.buffer, sbp, 1024);
+  sb.setUint16(C("SB_MAGIC"), 0xef53, true);
+  sb.setUint32(C("SB_LOG_BLOCK_SIZE"), o.logBlockSize ?? 0, true);
+  sb.setUint32(C("SB_REV_LEVEL"), 1, true);
+  sb.setUint16(C("SB_INODE_SIZE"), 256, true);
+  sb.setUint32(C("SB_INODES_PER_GROUP"), o.inodesPerGroup ?? 2048, true);
+  sb.setUint32(C("SB_CLUSTERS_PER_GROUP"), o.blocksPerGroup ?? 8192, true);
+  sb.setUint32(C("SB_BLOCKS_PER_GROUP"), o.blocksPerGroup ?? 8192, true);
+  sb.setUint32(C("SB_FEATURE_RO_COMPAT"), C("FEATURE_RO_COMPAT_METADATA_CSUM"), true);
+  if (o.desc64) {
+    sb.setUint32(C("SB_FEATURE_INCOMPAT"), C("FEATURE_INCOMPAT_64BIT"), true);
+    sb.setUint16(C("SB_DESC_SIZE"), 64, true);
+  }
+  sb.setUint8(C("SB_CHECKSUM_TYPE"), 1);
+  const [mul, add] = o.uuidStep ?? [31, 7];
+  for (let i = 0; i < 16; i++) sb.setUint8(C("SB_UUID") + i, (mul * i + add) & 0xff);
+  expect(e.x.csumConfigure(sbp)).toBeTruthy();
+  return sbp;
+}
+
 interface Counts {
   sb: number; gd: number; bbm: number; ibm: number; inodes: number; extents: number;
   dirLeaves: number; dxRoots: number; dxNodes: number; jsb: number;
@@ -566,20 +593,7 @@ describe("incremental leaf checksums (dirAddEntry with patchCsum)", () => {
   for (const bs of [1024, 4096, 65536]) {
     it(`${bs}-byte leaves: every patched checksum equals the full sum`, async () => {
       const e = await Engine.create();
-      const C = (n: string) => e.constant(n) >>> 0;
-      const sbp = e.alloc(1024);
-      const sb = new DataView(e.x.memory.buffer, sbp, 1024);
-      sb.setUint16(C("SB_MAGIC"), 0xef53, true);
-      sb.setUint32(C("SB_LOG_BLOCK_SIZE"), Math.log2(bs) - 10, true);
-      sb.setUint32(C("SB_REV_LEVEL"), 1, true);
-      sb.setUint16(C("SB_INODE_SIZE"), 256, true);
-      sb.setUint32(C("SB_INODES_PER_GROUP"), 2048, true);
-      sb.setUint32(C("SB_CLUSTERS_PER_GROUP"), 8192, true);
-      sb.setUint32(C("SB_BLOCKS_PER_GROUP"), 8192, true);
-      sb.setUint32(C("SB_FEATURE_RO_COMPAT"), C("FEATURE_RO_COMPAT_METADATA_CSUM"), true);
-      sb.setUint8(C("SB_CHECKSUM_TYPE"), 1);
-      for (let i = 0; i < 16; i++) sb.setUint8(C("SB_UUID") + i, 31 * i + 7);
-      expect(e.x.csumConfigure(sbp)).toBeTruthy();
+      configureCsum(e, { logBlockSize: Math.log2(bs) - 10 });
       const p = e.alloc(bs);
       const name = e.alloc(256);
       const x = e.x;
@@ -625,24 +639,7 @@ describe("incremental inode bitmap checksums (gdPatchInodeBitmapCsum)", () => {
   for (const [what, desc64, known] of [["64-byte descriptors", true, true], ["32-byte descriptors", false, true], ["unknown old value", true, false]] as const) {
     it(`${what}: after every bit set, the stored checksum verifies`, async () => {
       const e = await Engine.create();
-      const C = (n: string) => e.constant(n) >>> 0;
-      const sbp = e.alloc(1024);
-      const sb = new DataView(e.x.memory.buffer, sbp, 1024);
-      sb.setUint16(C("SB_MAGIC"), 0xef53, true);
-      sb.setUint32(C("SB_REV_LEVEL"), 1, true);
-      sb.setUint16(C("SB_INODE_SIZE"), 256, true);
-      sb.setUint32(C("SB_INODES_PER_GROUP"), 8192, true);
-      sb.setUint32(C("SB_CLUSTERS_PER_GROUP"), 32768, true);
-      sb.setUint32(C("SB_BLOCKS_PER_GROUP"), 32768, true);
-      sb.setUint32(C("SB_LOG_BLOCK_SIZE"), 2, true);
-      sb.setUint32(C("SB_FEATURE_RO_COMPAT"), C("FEATURE_RO_COMPAT_METADATA_CSUM"), true);
-      if (desc64) {
-        sb.setUint32(C("SB_FEATURE_INCOMPAT"), C("FEATURE_INCOMPAT_64BIT"), true);
-        sb.setUint16(C("SB_DESC_SIZE"), 64, true);
-      }
-      sb.setUint8(C("SB_CHECKSUM_TYPE"), 1);
-      for (let i = 0; i < 16; i++) sb.setUint8(C("SB_UUID") + i, 13 * i + 1);
-      expect(e.x.csumConfigure(sbp)).toBeTruthy();
+      configureCsum(e, { logBlockSize: 2, inodesPerGroup: 8192, blocksPerGroup: 32768, desc64, uuidStep: [13, 1] });
       const x = e.x;
       const bm = e.alloc(4096);
       const d = e.alloc(64);
@@ -710,16 +707,7 @@ describe("corrupt input is refused, never read out of bounds", () => {
   it("extent, directory and htree blocks with impossible sizes do not verify", async () => {
     const e = await Engine.create();
     const C = (n: string) => e.constant(n) >>> 0;
-    const sbp = e.alloc(1024);
-    const sb = new DataView(e.x.memory.buffer, sbp, 1024);
-    sb.setUint16(C("SB_MAGIC"), 0xef53, true);
-    sb.setUint32(C("SB_REV_LEVEL"), 1, true);
-    sb.setUint16(C("SB_INODE_SIZE"), 256, true);
-    sb.setUint32(C("SB_INODES_PER_GROUP"), 2048, true);
-    sb.setUint32(C("SB_CLUSTERS_PER_GROUP"), 8192, true);
-    sb.setUint32(C("SB_FEATURE_RO_COMPAT"), C("FEATURE_RO_COMPAT_METADATA_CSUM"), true);
-    sb.setUint8(C("SB_CHECKSUM_TYPE"), 1);
-    expect(e.x.csumConfigure(sbp)).toBeTruthy(); // 1 KiB blocks
+    configureCsum(e); // 1 KiB blocks
     const b = e.alloc(1024);
     const dv = () => new DataView(e.x.memory.buffer, b, 1024);
     // eh_max whose tail would land past the block.
