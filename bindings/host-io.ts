@@ -13,14 +13,13 @@
  * code), the syscall and the host path — the same shape as every other error of the API.
  */
 import { setImmediate as nextTurn } from "node:timers/promises";
-import { FsError, ERRNO, type ErrorCode } from "./fs/errors.ts";
+import { FsError, errnoCode } from "./fs/errors.ts";
 
 /** A host failure as an FsError, keeping its errno code when ours has it. */
 export function hostError(e: unknown, path: string, syscall: string): FsError {
   if (e instanceof FsError) return e;
   const err = e as NodeJS.ErrnoException;
-  const code = (typeof err?.code === "string" && Object.prototype.hasOwnProperty.call(ERRNO, err.code) ? err.code : "EIO") as ErrorCode;
-  return new FsError(code, `host ${path}: ${err?.message ?? String(e)}`, { syscall, path, cause: e });
+  return new FsError(errnoCode(err?.code), `host ${path}: ${err?.message ?? String(e)}`, { syscall, path, cause: e });
 }
 
 /** A synchronous host call, its failure as an FsError. */

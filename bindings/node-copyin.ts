@@ -126,11 +126,6 @@ const CHUNK = 1 << 20;
 const SLICE_MS = 10;
 
 
-/** utimes takes bigint nanoseconds exactly (a double of seconds would round ~100 ns). */
-function timeArg(ns: bigint): bigint {
-  return ns;
-}
-
 function volJoin(dir: string, name: string): string {
   return dir.endsWith("/") ? dir + name : `${dir}/${name}`;
 }
@@ -163,7 +158,7 @@ export async function copyIn(volume: Volume | WritableVolume, hostPath: string, 
   const links = new Map<string, string>();
   const bs = vol.blockSize;
   const buf = Buffer.alloc(CHUNK);
-  const zero = Buffer.alloc(Math.max(bs, CHUNK));
+  const zero = Buffer.alloc(bs);
 
   const breathe = turnTaker(SLICE_MS);
 
@@ -173,6 +168,8 @@ export async function copyIn(volume: Volume | WritableVolume, hostPath: string, 
   };
   const uidOf = (st: BigIntStats) => (preserveOwner ? Number(st.uid) : owner.uid);
   const gidOf = (st: BigIntStats) => (preserveOwner ? Number(st.gid) : owner.gid);
+  /** What writeFileWithAttrs sets besides the content (times as exact bigint ns). */
+  const attrsOf = (st: BigIntStats) => ({ mode: Number(st.mode) & 0o7777, uid: uidOf(st), gid: gidOf(st), atime: st.atimeNs, mtime: st.mtimeNs });
 
   /** The owner the volume gives new inodes, learned from the first one we create. */
   let newOwner: { uid: number; gid: number } | undefined;
@@ -191,7 +188,7 @@ export async function copyIn(volume: Volume | WritableVolume, hostPath: string, 
     const gid = gidOf(st);
     if (kind === "symlink") {
       if (vol.lchown) await vol.lchown(path, uid, gid);
-      if (vol.lutimes) await vol.lutimes(path, timeArg(st.atimeNs), timeArg(st.mtimeNs));
+      if (vol.lutimes) await vol.lutimes(path, st.atimeNs, st.mtimeNs);
       return;
     }
     const mode = Number(st.mode) & 0o7777;
@@ -202,21 +199,19 @@ export async function copyIn(volume: Volume | WritableVolume, hostPath: string, 
     const chown = !fresh || uid !== newOwner!.uid || gid !== newOwner!.gid;
     if (chown) await vol.chown(path, uid, gid);
     if (chown || mode !== (createdMode & ~umask)) await vol.chmod(path, mode);
-    await vol.utimes(path, timeArg(st.atimeNs), timeArg(st.mtimeNs));
+    await vol.utimes(path, st.atimeNs, st.mtimeNs);
   };
 
   /**
-   * A whole small file in one volume call. With the package's own Volume, owner, mode
-   * and times go in the same transaction (true: finish() has nothing left to do).
+   * An empty file in one volume call. With the package's own Volume, owner, mode and
+   * times go in the same transaction (true: finish() has nothing left to do).
    */
-  const writeWhole = async (dest: string, data: Uint8Array, st: BigIntStats): Promise<boolean> => {
-    const mode = Number(st.mode) & 0o7777;
-    p.bytes += data.length;
+  const writeEmpty = async (dest: string, st: BigIntStats): Promise<boolean> => {
     if (writer) {
-      await writer.writeFileWithAttrs(dest, data, { mode, uid: uidOf(st), gid: gidOf(st), atime: st.atimeNs, mtime: st.mtimeNs });
+      await writer.writeFileWithAttrs(dest, new Uint8Array(0), attrsOf(st));
       return true;
     }
-    await vol.writeFile(dest, data, { mode });
+    await vol.writeFile(dest, new Uint8Array(0), { mode: Number(st.mode) & 0o7777 });
     return false;
   };
 
@@ -247,18 +242,16 @@ export async function copyIn(volume: Volume | WritableVolume, hostPath: string, 
     }
   };
 
-  /** Copy a regular file; true when its attributes were set on the way (see writeWhole). */
+  /** Copy a regular file; true when its attributes were set on the way (see writeEmpty). */
   const copyFile = async (h: string, dest: string, st: BigIntStats): Promise<boolean> => {
     // Empty at lstat: nothing to read (a file growing meanwhile is copied as it was seen).
-    if (st.size === 0n) return writeWhole(dest, new Uint8Array(0), st);
+    if (st.size === 0n) return writeEmpty(dest, st);
     const fd = hostSync(h, "open", () => openSync(h, "r"));
     try {
       if (writer) {
         let size = 0;
         const read = pump(h, fd);
-        await writer.writeFileWithAttrs(dest, async (put) => (size = await read(put)), {
-          mode: Number(st.mode) & 0o7777, uid: uidOf(st), gid: gidOf(st), atime: st.atimeNs, mtime: st.mtimeNs,
-        });
+        await writer.writeFileWithAttrs(dest, async (put) => (size = await read(put)), attrsOf(st));
         p.bytes += size;
         return true;
       }

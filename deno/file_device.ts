@@ -31,25 +31,13 @@
  * unknown ones EIO; requests after close() reject EBADF, writes on a read-only device
  * EROFS, bad ranges EINVAL.
  */
-import { ERRNO, FsError, type ErrorCode } from "../bindings/fs/errors.ts";
+import { FsError, errnoCode } from "../bindings/fs/errors.ts";
 import { checkRange } from "../bindings/devices/range.ts";
 import type { BlockDevice } from "../bindings/devices/types.ts";
+import type { FileDeviceOptions } from "../bindings/devices/types.ts";
+export type { FileDeviceOptions } from "../bindings/devices/types.ts";
 import { countRequest, emptyStats, isAllZero, type DeviceStats } from "../bindings/devices/memory.ts";
 import { ZeroRanges, subtract, type ZerooutWork } from "../bindings/devices/zero-ranges.ts";
-
-export interface FileDeviceOptions {
-  /**
-   * Device size in bytes. A regular file opened writable is truncated or extended (sparse)
-   * to it; opened read-only it only sets the visible size (bytes past the end read as
-   * zeros). For a block device it must not exceed the capacity. Default: the file's size
-   * or the block device's capacity.
-   */
-  size?: number;
-  /** Create the file if it does not exist (never truncates unless `size` says so). */
-  create?: boolean;
-  /** Open read-only; writes, zeroout and discard reject with EROFS. */
-  readOnly?: boolean;
-}
 
 /** Zeros are written from one shared buffer of this size. */
 const ZERO_PIECE = 1 << 20;
@@ -78,7 +66,7 @@ function osError(e: unknown, syscall: string, path: string): FsError {
   let raw = typeof err?.code === "string" ? err.code : "";
   // A closed resource id has no errno in Deno; it is what Node calls EBADF.
   if (!raw && err?.name === "BadResource") raw = "EBADF";
-  const code: ErrorCode = Object.prototype.hasOwnProperty.call(ERRNO, raw) ? (raw as ErrorCode) : "EIO";
+  const code = errnoCode(raw);
   // Deno's message ends with ": open '/path'", which FsError adds again.
   const text = typeof err?.message === "string" ? err.message : String(e);
   const why = text.replace(/: \w+ '.*'$/, "");

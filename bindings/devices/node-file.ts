@@ -55,28 +55,16 @@
  */
 import { open as openFile, type FileHandle } from "node:fs/promises";
 import { constants, readSync, writeSync } from "node:fs";
-import { ERRNO, FsError, type ErrorCode } from "../fs/errors.ts";
+import { FsError, errnoCode } from "../fs/errors.ts";
 import { checkRange } from "./range.ts";
 import type { BlockDevice } from "./types.ts";
+import type { FileDeviceOptions } from "./types.ts";
+export type { FileDeviceOptions } from "./types.ts";
 import { countRequest, emptyStats, type DeviceStats } from "./memory.ts";
 import { ZeroRanges, subtract, type ZerooutWork } from "./zero-ranges.ts";
 
 // Re-exported: tests and tools reach the zero bookkeeping through the Node device.
 export { ZeroRanges, ZERO_RANGE_CAP, type ZerooutWork } from "./zero-ranges.ts";
-
-export interface FileDeviceOptions {
-  /**
-   * Device size in bytes. A regular file opened writable is truncated or extended (sparse)
-   * to it; opened read-only it only sets the visible size (bytes past the file's end read
-   * as zeros). For a block device it must not exceed the device's capacity.
-   * Without it: the file's size, or the block device's capacity.
-   */
-  size?: number;
-  /** Create the file if it does not exist (never truncates unless `size` says so). */
-  create?: boolean;
-  /** Open read-only; writes, zeroout and discard reject with EROFS. */
-  readOnly?: boolean;
-}
 
 /**
  * Requests up to this size use synchronous pread/pwrite (see read()). A cached 8 MiB copy
@@ -113,7 +101,7 @@ function osError(e: unknown, syscall: string, path: string): FsError {
   if (e instanceof FsError) return e;
   const err = e as { code?: unknown; message?: unknown; syscall?: unknown } | null;
   const raw = typeof err?.code === "string" ? err.code : "";
-  const code: ErrorCode = Object.prototype.hasOwnProperty.call(ERRNO, raw) ? (raw as ErrorCode) : "EIO";
+  const code = errnoCode(raw);
   // Node's message repeats code, syscall and path, which FsError adds again; keep the middle.
   const text = typeof err?.message === "string" ? err.message : String(e);
   const why = text.replace(/^[A-Z]+: /, "").replace(/, \w+ '.*'$/, "");

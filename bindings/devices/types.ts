@@ -31,5 +31,20 @@ export interface BlockDevice {
   close(): Promise<void>;
 }
 
+/** How a file-backed device (Node's and Deno's FileDevice) opens its file. */
+export interface FileDeviceOptions {
+  /**
+   * Device size in bytes. A regular file opened writable is truncated or extended (sparse)
+   * to it; opened read-only it only sets the visible size (bytes past the file's end read
+   * as zeros). For a block device it must not exceed the device's capacity.
+   * Without it: the file's size, or the block device's capacity.
+   */
+  size?: number;
+  /** Create the file if it does not exist (never truncates unless `size` says so). */
+  create?: boolean;
+  /** Open read-only; writes, zeroout and discard reject with EROFS. */
+  readOnly?: boolean;
+}
+
 /** Bound-check a request against a device; throws an FsError EINVAL on a bad range. */
 export { checkRange } from "./range.ts";

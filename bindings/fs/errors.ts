@@ -68,6 +68,14 @@ export class FsError extends Error {
   }
 }
 
+/**
+ * The code of a host error (Node's `err.code`, Deno's, a libc errno name) when it is one
+ * of ours, else EIO: every device and host copy maps OS failures through this.
+ */
+export function errnoCode(raw: unknown): ErrorCode {
+  return typeof raw === "string" && Object.prototype.hasOwnProperty.call(ERRNO, raw) ? (raw as ErrorCode) : "EIO";
+}
+
 /** True for an FsError, optionally of a given code. */
 export function isFsError(e: unknown, code?: ErrorCode): e is FsError {
   return e instanceof FsError && (code === undefined || e.code === code);

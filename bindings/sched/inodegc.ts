@@ -200,10 +200,15 @@ export class InodeGc implements BackgroundService {
    */
   async reclaim(): Promise<void> {
     this.counters.enospcReclaims++;
+    await this.urgently(() => this.drain());
+  }
+
+  // Run `work` (a wait on the workers) with their lock requests urgent (see lockIdle).
+  private async urgently<T>(work: () => Promise<T>): Promise<T> {
     this.pressing++;
     this.vol.metaLock.nudge();
     try {
-      await this.drain();
+      return await work();
     } finally {
       this.pressing--;
     }
@@ -388,13 +393,8 @@ export class InodeGc implements BackgroundService {
         d = { promise, resolve };
         this.done.set(ino, d);
       }
-      this.pressing++;
-      this.vol.metaLock.nudge();
-      try {
-        await d.promise;
-      } finally {
-        this.pressing--;
-      }
+      const freed = d.promise;
+      await this.urgently(() => freed);
     }
   }
 
@@ -431,13 +431,7 @@ export class InodeGc implements BackgroundService {
   }
 
   async flush(): Promise<void> {
-    this.pressing++;
-    this.vol.metaLock.nudge();
-    try {
-      await this.drain();
-    } finally {
-      this.pressing--;
-    }
+    await this.urgently(() => this.drain());
     const f = this.failure;
     this.failure = undefined;
     if (f !== undefined) throw f;
