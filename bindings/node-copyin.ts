@@ -272,7 +272,7 @@ export async function copyIn(volume: Volume | WritableVolume, hostPath: string, 
       }
       return false;
     } finally {
-      closeSync(fd);
+      hostSync(h, "close", () => closeSync(fd));
     }
   };
 

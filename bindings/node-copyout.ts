@@ -91,7 +91,8 @@ export async function copyOut(vol: Volume, volPath: string, hostPath: string, op
       hostSync(dest, "fchmod", () => fchmodSync(fd, st.mode & 0o7777));
       hostSync(dest, "futime", () => futimesSync(fd, seconds(st.atimeNs), seconds(st.mtimeNs)));
     } finally {
-      closeSync(fd);
+      // close reports write-back errors on some hosts (NFS): they are this copy's errors.
+      hostSync(dest, "close", () => closeSync(fd));
     }
   };
 
